@@ -1,0 +1,69 @@
+"""Every error btpipeline raises on purpose.
+
+Each class subclasses the builtin it mirrors (a bad parameter is a ``ValueError``, an unknown
+name a ``LookupError``) so callers can catch either. Messages say what happened, what was
+expected, what was got, and the fix.
+"""
+
+from __future__ import annotations
+
+
+class BtPipelineError(Exception):
+    """Base class of every error btpipeline raises deliberately."""
+
+
+class UnknownStrategyError(BtPipelineError, LookupError):
+    """A strategy name that is not in the registry."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(
+            f"Unknown strategy {name!r}. Known strategies: {', '.join(sorted(known))}. "
+            "Fix: use one of those names (or register the new strategy in "
+            "btpipeline/strategies/registry.py)."
+        )
+        self.name = name
+
+
+class UnknownEpicError(BtPipelineError, LookupError):
+    """An epic (currency pair) that is not in the catalogue."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(
+            f"Unknown epic {name!r}. Known epics: {', '.join(sorted(known))}. "
+            "Fix: use one of those names (or add the pair to btpipeline/epics.py)."
+        )
+        self.name = name
+
+
+class InvalidParameterError(BtPipelineError, ValueError):
+    """A strategy, cost or configuration parameter outside its valid range."""
+
+
+class InvalidDateRangeError(BtPipelineError, ValueError):
+    """An inverted or empty date range."""
+
+
+class MarketDataError(BtPipelineError, ValueError):
+    """Base class of market-data problems (import, validation, storage)."""
+
+
+class DataValidationError(MarketDataError):
+    """Candles that break an OHLC rule; names the file (or source) and the row."""
+
+    def __init__(self, source: str, row: int | None, problem: str, fix: str) -> None:
+        where = f"{source}, row {row}" if row is not None else source
+        super().__init__(f"Invalid market data in {where}: {problem}. Fix: {fix}")
+        self.source = source
+        self.row = row
+
+
+class MissingDataError(MarketDataError, FileNotFoundError):
+    """No stored candles where a backtest needs them."""
+
+
+class CorruptDataFileError(MarketDataError):
+    """A stored Arrow file that cannot be read or has the wrong schema."""
+
+
+class ResultsDatabaseError(BtPipelineError, RuntimeError):
+    """The results database could not be reached or written; nothing was changed."""

@@ -1,0 +1,81 @@
+"""A sensor that backtests new market data: a month file that appears or changes in the store
+requests a run of that epic's candles and backtests over the contiguous months that changed.
+
+The cursor maps ``EPIC/YYYY-MM`` to the file's modification time, so a re-import of a month
+triggers again and an untouched month never does.
+"""
+
+import json
+from collections.abc import Iterator
+
+from dagster import (
+    DefaultSensorStatus,
+    RunRequest,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SkipReason,
+    UnresolvedAssetJobDefinition,
+    sensor,
+)
+
+from btpipeline.assets.keys import backtest_key, candles_key
+from btpipeline.resources.market_data_store import MarketDataStore
+
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+
+
+def changed_months(store: MarketDataStore, seen: dict[str, int]) -> dict[str, list[str]]:
+    """``{epic: [YYYY-MM, ...]}`` of month files new or modified since ``seen``; updates it."""
+    changed: dict[str, list[str]] = {}
+    for epic in store.epics():
+        for year, month in store.months(epic=epic):
+            name = f"{year:04d}-{month:02d}"
+            mtime = store.store().path(epic, year, month).stat().st_mtime_ns
+            if seen.get(f"{epic}/{name}") != mtime:
+                seen[f"{epic}/{name}"] = mtime
+                changed.setdefault(epic, []).append(name)
+    return changed
+
+
+def contiguous(months: list[str]) -> Iterator[tuple[str, str]]:
+    """Group sorted ``YYYY-MM`` strings into (first, last) runs of consecutive months."""
+    def index(m: str) -> int:
+        return int(m[:4]) * 12 + int(m[5:7]) - 1
+
+    ordered = sorted(months)
+    start = prev = ordered[0]
+    for month in ordered[1:]:
+        if index(month) != index(prev) + 1:
+            yield start, prev
+            start = month
+        prev = month
+    yield start, prev
+
+
+def _requests(changed: dict[str, list[str]], strategies: list[str]) -> Iterator[RunRequest]:
+    for epic, months in sorted(changed.items()):
+        keys = [candles_key(epic)] + [backtest_key(s, epic) for s in strategies]
+        for first, last in contiguous(months):
+            yield RunRequest(
+                run_key=f"{epic}:{first}..{last}:{hash(tuple(months)) & 0xFFFFFFFF:x}",
+                asset_selection=keys,
+                tags={RANGE_START: f"{first}-01", RANGE_END: f"{last}-01"},
+            )
+
+
+def make_market_data_sensor(job: UnresolvedAssetJobDefinition,
+                            strategies: list[str]) -> SensorDefinition:
+    @sensor(name="market_data_sensor", job=job, minimum_interval_seconds=30,
+            default_status=DefaultSensorStatus.STOPPED,
+            description="Backtests every strategy on months of candles that are new or changed.")
+    def market_data_sensor(context: SensorEvaluationContext, market_data: MarketDataStore):
+        seen: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
+        changed = changed_months(market_data, seen)
+        if not changed:
+            yield SkipReason(f"No new or changed month files under {market_data.root}.")
+            return
+        yield from _requests(changed, strategies)
+        context.update_cursor(json.dumps(seen, sort_keys=True))
+
+    return market_data_sensor

@@ -1,0 +1,37 @@
+"""Where btpipeline keeps its local state when nothing else is configured.
+
+Everything a newcomer's run writes lives under one project-local folder (``.btpipeline`` at the
+repository root for an editable install, else under the current directory), overridable with
+``BTPIPELINE_HOME``. Dagster's own state lives in ``DAGSTER_HOME`` (``.dagster_home``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def project_root() -> Path:
+    """The repository root for an editable install, else the current directory."""
+    if (_PACKAGE_ROOT / "pyproject.toml").exists():
+        return _PACKAGE_ROOT
+    return Path.cwd()
+
+
+def btpipeline_home() -> Path:
+    """Folder for market data and the default SQLite results database."""
+    return Path(os.environ.get("BTPIPELINE_HOME") or project_root() / ".btpipeline")
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("BTPIPELINE_DATA_DIR") or btpipeline_home() / "data")
+
+
+def default_results_url() -> str:
+    return os.environ.get("BTPIPELINE_RESULTS_URL") or f"sqlite:///{btpipeline_home() / 'results.db'}"
+
+
+def default_dagster_home() -> Path:
+    return project_root() / ".dagster_home"
