@@ -1,6 +1,9 @@
 """Wires btpipeline's assets, jobs, schedules, sensors and resources into one Definitions."""
 
-from dagster import Definitions
+import os
+from collections.abc import Mapping
+
+from dagster import Definitions, EnvVar
 
 from btpipeline import universe
 from btpipeline.assets.backtests import backtest_asset
@@ -13,7 +16,18 @@ from btpipeline.schedules import make_nightly_schedule
 from btpipeline.sensors.market_data_sensor import make_market_data_sensor
 
 
-def build_definitions() -> Definitions:
+def default_resources() -> dict[str, object]:
+    """The resources a deployment uses; URLs and paths come from the environment at run time
+    (``BTPIPELINE_RESULTS_URL``, ``BTPIPELINE_DATA_DIR``), so no secret lands in a file or the UI."""
+    results_db = (ResultsDatabase(url=EnvVar("BTPIPELINE_RESULTS_URL"))
+                  if os.environ.get("BTPIPELINE_RESULTS_URL") else ResultsDatabase())
+    market_data = (MarketDataStore(root=EnvVar("BTPIPELINE_DATA_DIR"))
+                   if os.environ.get("BTPIPELINE_DATA_DIR") else MarketDataStore())
+    return {"market_data": market_data, "results_db": results_db}
+
+
+def build_definitions(resources: Mapping[str, object] | None = None) -> Definitions:
+    """All of btpipeline; ``resources`` replaces the defaults (tests point them at tmp folders)."""
     strategies, epics = universe.strategies(), universe.epics()
     backtests = backtest_job()
     market_data = market_data_job()
@@ -24,7 +38,7 @@ def build_definitions() -> Definitions:
         jobs=[backtests, market_data, reports_job()],
         schedules=[make_nightly_schedule(backtests)],
         sensors=[make_market_data_sensor(market_data, strategies)],
-        resources={"market_data": MarketDataStore(), "results_db": ResultsDatabase()},
+        resources=dict(resources or default_resources()),
     )
 
 

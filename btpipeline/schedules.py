@@ -7,14 +7,14 @@ from dagster import (
     RunRequest,
     ScheduleDefinition,
     ScheduleEvaluationContext,
-    UnresolvedAssetJobDefinition,
     schedule,
 )
 
+from btpipeline.jobs import AssetJob
 from btpipeline.assets.partitions import month_key
 
 
-def make_nightly_schedule(job: UnresolvedAssetJobDefinition) -> ScheduleDefinition:
+def make_nightly_schedule(job: AssetJob) -> ScheduleDefinition:
     @schedule(name="nightly_backtest", job=job, cron_schedule="15 1 * * *",
               execution_timezone="UTC", default_status=DefaultScheduleStatus.STOPPED,
               description="01:15 UTC: backtest every strategy x epic on yesterday's month.")

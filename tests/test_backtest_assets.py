@@ -7,7 +7,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance, instance_for_test
 
 from btpipeline.assets.keys import backtest_key, candles_key, report_key
-from btpipeline.definitions import defs
+from btpipeline.definitions import build_definitions
 from btpipeline.resources.market_data_store import MarketDataStore
 from btpipeline.resources.results_database import ResultsDatabase
 
@@ -30,14 +30,14 @@ def resources(tmp_path) -> dict:
 
 def _run(instance: DagsterInstance, resources: dict, first: str, last: str,
          strategies=STRATEGIES, epic="EURUSD", run_config=None, generate=True):
-    job = defs.resolve_job_def("market_data_job")
+    job = build_definitions(resources).resolve_job_def("market_data_job")
     selection = [candles_key(epic)] + [backtest_key(s, epic) for s in strategies]
     config = run_config or {}
     if generate:
         config.setdefault("ops", {})[candles_key(epic).to_python_identifier()] = {
             "config": {"generate_if_missing": True}}
     return job.execute_in_process(
-        instance=instance, resources=resources, asset_selection=selection,
+        instance=instance, asset_selection=selection,
         tags={RANGE_START: first, RANGE_END: last}, run_config=config, raise_on_error=False)
 
 
@@ -61,7 +61,13 @@ def test_rerunning_a_month_replaces_its_rows_and_leaves_others(instance, resourc
     rerun = _run(instance, resources, "2024-02-01", "2024-02-01")
     assert rerun.success
     after = db.read_signals(strategy="macd_crossover", epic="EURUSD")
-    assert db.count_rows() == counts
+    now = db.count_rows()
+    assert now["backtest_signals"] == counts["backtest_signals"]
+    assert now["backtest_daily_pnl"] == counts["backtest_daily_pnl"]
+    # One execution row per (strategy, epic, range): the Feb-only range is new, once.
+    assert now["backtest_executions"] == counts["backtest_executions"] + len(STRATEGIES)
+    assert _run(instance, resources, "2024-02-01", "2024-02-01").success
+    assert db.count_rows() == now
     feb = after[after["partition_key"] == "2024-02-01"]
     assert set(feb["run_id"]) == {rerun.run_id}
     cols = ["timestamp", "side", "action", "price", "pnl"]
@@ -95,9 +101,9 @@ def test_a_month_without_data_fails_clearly_and_keeps_stored_rows(instance, reso
     db: ResultsDatabase = resources["results_db"]
     assert _run(instance, resources, "2024-01-01", "2024-01-01").success
     before = db.count_rows()
-    job = defs.resolve_job_def("backtest_job")
+    job = build_definitions(resources).resolve_job_def("backtest_job")
     result = job.execute_in_process(
-        instance=instance, resources=resources, partition_key="2024-05-01",
+        instance=instance, partition_key="2024-05-01",
         asset_selection=[backtest_key("macd_crossover", "EURUSD")], raise_on_error=False)
     assert not result.success
     message = _failure_message(result)
@@ -121,8 +127,8 @@ def test_bad_strategy_parameters_fail_before_anything_is_written(instance, resou
 
 def test_report_shows_a_metrics_table_and_an_equity_curve(instance, resources) -> None:
     assert _run(instance, resources, "2024-01-01", "2024-02-01").success
-    job = defs.resolve_job_def("reports_job")
-    result = job.execute_in_process(instance=instance, resources=resources,
+    job = build_definitions(resources).resolve_job_def("reports_job")
+    result = job.execute_in_process(instance=instance,
                                     asset_selection=[report_key("macd_crossover")])
     assert result.success
     event = instance.get_latest_materialization_event(AssetKey(["report", "macd_crossover"]))

@@ -17,7 +17,7 @@ RANGE_END = "dagster/asset_partition_range_end"
 
 
 def _tick(store: MarketDataStore, cursor: str | None):
-    sensor = defs.get_sensor_def("market_data_sensor")
+    sensor = defs.get_repository_def().get_sensor_def("market_data_sensor")
     context = build_sensor_context(cursor=cursor, resources={"market_data": store},
                                    definitions=defs)
     result = sensor.evaluate_tick(context)
@@ -67,12 +67,13 @@ def test_contiguous_groups_consecutive_months_across_a_year_end() -> None:
 
 
 def test_nightly_schedule_targets_the_month_of_yesterday() -> None:
-    schedule = defs.get_schedule_def("nightly_backtest")
+    repo = defs.get_repository_def()
+    schedule = repo.get_schedule_def("nightly_backtest")
     first_of_march = dt.datetime(2024, 3, 1, 1, 15, tzinfo=dt.timezone.utc)
     request = schedule.evaluate_tick(
-        build_schedule_context(scheduled_execution_time=first_of_march)).run_requests[0]
+        build_schedule_context(scheduled_execution_time=first_of_march, repository_def=repo)).run_requests[0]
     assert request.partition_key == "2024-02-01"
     mid_march = dt.datetime(2024, 3, 15, 1, 15, tzinfo=dt.timezone.utc)
     request = schedule.evaluate_tick(
-        build_schedule_context(scheduled_execution_time=mid_march)).run_requests[0]
+        build_schedule_context(scheduled_execution_time=mid_march, repository_def=repo)).run_requests[0]
     assert request.partition_key == "2024-03-01"

@@ -17,6 +17,7 @@ from dagster import (
     AssetsDefinition,
     BackfillPolicy,
     Config,
+    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -27,6 +28,7 @@ from btpipeline.assets.keys import backtest_group, backtest_key, candles_key
 from btpipeline.assets.partitions import monthly_partitions
 from btpipeline.assets.time_windows import window_ns
 from btpipeline.epics import Epic, get_epic
+from btpipeline.errors import BtPipelineError
 from btpipeline.resources.market_data_store import MarketDataStore
 from btpipeline.resources.results_database import ResultsDatabase
 from btpipeline.strategies import CostModel, get_strategy, run_backtest
@@ -89,7 +91,7 @@ def _run(context: AssetExecutionContext, strategy: str, epic_name: str, config: 
     fills, daily = _with_partition_keys(result.fills, result.daily)
     results_db.write_backtest(
         strategy=strategy, epic=epic_name, partition_keys=context.partition_keys,
-        run_id=context.run_id, params=result.params, started_at=started_at,
+        run_id=context.run.run_id, params=result.params, started_at=started_at,
         finished_at=dt.datetime.now(dt.timezone.utc), metrics=result.metrics,
         fills=fills, daily=daily,
     )
@@ -115,7 +117,7 @@ def _record_failure(context: AssetExecutionContext, strategy: str, epic: str,
     try:
         results_db.record_failure(
             strategy=strategy, epic=epic, partition_keys=context.partition_keys,
-            run_id=context.run_id, started_at=started_at,
+            run_id=context.run.run_id, started_at=started_at,
             finished_at=dt.datetime.now(dt.timezone.utc), error=f"{type(error).__name__}: {error}",
         )
     except Exception as db_error:  # the original error matters more; keep it visible
@@ -141,6 +143,11 @@ def backtest_asset(strategy: str, epic: str) -> AssetsDefinition:
         started_at = dt.datetime.now(dt.timezone.utc)
         try:
             return _run(context, strategy, epic, config, market_data, results_db)
+        except BtPipelineError as error:
+            _record_failure(context, strategy, epic, results_db, started_at, error)
+            # A Failure puts our message first in the UI instead of a wrapped stack trace.
+            raise Failure(description=f"{type(error).__name__}: {error}",
+                          metadata={"error_type": type(error).__name__}) from error
         except Exception as error:
             _record_failure(context, strategy, epic, results_db, started_at, error)
             raise

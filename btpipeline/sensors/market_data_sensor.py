@@ -14,10 +14,10 @@ from dagster import (
     SensorDefinition,
     SensorEvaluationContext,
     SkipReason,
-    UnresolvedAssetJobDefinition,
     sensor,
 )
 
+from btpipeline.jobs import AssetJob
 from btpipeline.assets.keys import backtest_key, candles_key
 from btpipeline.resources.market_data_store import MarketDataStore
 
@@ -64,7 +64,7 @@ def _requests(changed: dict[str, list[str]], strategies: list[str]) -> Iterator[
             )
 
 
-def make_market_data_sensor(job: UnresolvedAssetJobDefinition,
+def make_market_data_sensor(job: AssetJob,
                             strategies: list[str]) -> SensorDefinition:
     @sensor(name="market_data_sensor", job=job, minimum_interval_seconds=30,
             default_status=DefaultSensorStatus.STOPPED,

@@ -1,0 +1,156 @@
+"""``ResultsDatabase``: the Dagster resource that stores backtest results (SQLite or PostgreSQL).
+
+A backtest run writes one execution row plus the signals and daily P&L of each of its partitions
+in one transaction (``write_backtest``); re-running a partition replaces its rows. Tables are
+created on first use. Table schemas and how non-finite metrics are stored:
+``btpipeline/results/tables.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+from dagster import ConfigurableResource, InitResourceContext
+from pydantic import Field, PrivateAttr
+from sqlalchemy import Engine, text
+
+from btpipeline import settings
+from btpipeline.errors import ResultsDatabaseError
+from btpipeline.results import readers, rows, writer
+from btpipeline.results.engine import build_engine, connect, create_tables, normalize_url, redact
+
+
+class ResultsDatabase(ConfigurableResource):
+    """Backtest results (executions, signals, daily P&L) in SQLite or PostgreSQL."""
+
+    url: str = Field(
+        default_factory=settings.default_results_url,
+        description="SQLAlchemy URL of the results database. Default: a SQLite file under "
+        "BTPIPELINE_HOME (or BTPIPELINE_RESULTS_URL). PostgreSQL: postgresql://user:pw@host/db "
+        "(driven by psycopg 3).",
+    )
+    db_schema: str | None = Field(
+        default=None,
+        description="PostgreSQL schema holding the tables (created if missing); unset uses the "
+        "connection's default (public). Not supported on SQLite.",
+    )
+    _engine: Engine | None = PrivateAttr(default=None)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        self._get_engine()
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        self.dispose()
+
+    def dispose(self) -> None:
+        """Close the pooled connections (the next call reconnects)."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def _get_engine(self) -> Engine:
+        if self._engine is None:
+            engine = build_engine(normalize_url(self.url), self.db_schema)
+            try:
+                create_tables(engine, self.db_schema)
+            except ResultsDatabaseError:
+                engine.dispose()
+                raise
+            self._engine = engine
+        return self._engine
+
+    # -- schema and health -------------------------------------------------------------------
+    def create_schema(self) -> None:
+        """Create the PostgreSQL schema, tables and indexes if missing (idempotent)."""
+        create_tables(self._get_engine(), self.db_schema)
+
+    def ping(self) -> None:
+        """Raise ``ResultsDatabaseError`` (URL shown without password) if unreachable."""
+        engine = self._engine or build_engine(normalize_url(self.url), None)
+        try:
+            with connect(engine, "connect to it") as conn:
+                conn.execute(text("SELECT 1"))
+        finally:
+            if engine is not self._engine:
+                engine.dispose()
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with its password hidden, for logs and messages."""
+        return redact(self.url)
+
+    # -- writers -----------------------------------------------------------------------------
+    def write_backtest(self, *, strategy: str, epic: str, partition_keys: Sequence[str],
+                       run_id: str, params: Mapping[str, Any], started_at: dt.datetime,
+                       finished_at: dt.datetime, metrics: Mapping[str, float],
+                       fills: pd.DataFrame, daily: pd.DataFrame) -> None:
+        """Replace the results of ``partition_keys`` in one transaction.
+
+        Deletes the signals and daily rows of those partitions, upserts the execution row of
+        the range (min key..max key) and inserts ``fills`` (timestamp, side, action, price,
+        size, pnl, partition_key; ``seq`` numbers each partition's fills in the order given)
+        and ``daily`` (day, pnl, bars, bars_in_market, partition_key). Empty frames clear the
+        partitions. Any failure rolls everything back and raises ``ResultsDatabaseError``.
+        """
+        keys = rows.check_keys(partition_keys)
+        common = {"strategy": strategy, "epic": epic, "run_id": run_id}
+        fill_rows = rows.fill_rows(fills, keys, common)
+        daily_rows = rows.daily_rows(daily, keys, common)
+        execution = writer.execution_row(
+            strategy=strategy, epic=epic, keys=keys, run_id=run_id, status="SUCCESS",
+            started_at=rows.utc(started_at, "started_at"),
+            finished_at=rows.utc(finished_at, "finished_at"), params=rows.json_params(params),
+            metrics=rows.metric_values(metrics, sum(r["bars"] for r in daily_rows)))
+        action = f"write the {strategy} {epic} results for {keys[0]}..{keys[-1]}"
+        with connect(self._get_engine(), action, write=True) as conn:
+            writer.clear_partitions(conn, strategy, epic, keys)
+            writer.upsert_execution(conn, execution)
+            writer.insert_rows(conn, fill_rows, daily_rows)
+
+    def record_failure(self, *, strategy: str, epic: str, partition_keys: Sequence[str],
+                       run_id: str, started_at: dt.datetime, finished_at: dt.datetime,
+                       error: str) -> None:
+        """Write (or replace) the range's execution row with status FAILED and ``error``;
+        its signals and daily rows are left as they were."""
+        keys = rows.check_keys(partition_keys)
+        execution = writer.execution_row(
+            strategy=strategy, epic=epic, keys=keys, run_id=run_id, status="FAILED",
+            started_at=rows.utc(started_at, "started_at"),
+            finished_at=rows.utc(finished_at, "finished_at"), error=str(error))
+        action = f"record the failed {strategy} {epic} run for {keys[0]}..{keys[-1]}"
+        with connect(self._get_engine(), action, write=True) as conn:
+            writer.upsert_execution(conn, execution)
+
+    # -- readers -----------------------------------------------------------------------------
+    def read_daily_pnl(self, *, strategy: str, epic: str | None = None,
+                       start_day: str | dt.date | None = None,
+                       end_day: str | dt.date | None = None) -> pd.DataFrame:
+        """Daily P&L rows (day as 'YYYY-MM-DD', both bounds inclusive), by epic and day."""
+        with connect(self._get_engine(), "read daily P&L") as conn:
+            return readers.read_daily_pnl(conn, strategy, epic, start_day, end_day)
+
+    def read_signals(self, *, strategy: str, epic: str | None = None,
+                     partition_keys: Sequence[str] | None = None) -> pd.DataFrame:
+        """Fills (timestamp as datetime64[ns, UTC]) ordered by epic, partition_key, seq."""
+        with connect(self._get_engine(), "read signals") as conn:
+            return readers.read_signals(conn, strategy, epic, partition_keys)
+
+    def read_closed_trade_pnls(self, *, strategy: str, epic: str) -> pd.Series:
+        """P&L of every CLOSE fill in time order (a float Series: ``list()`` gives the values)."""
+        with connect(self._get_engine(), "read closed trades") as conn:
+            return readers.read_closed_trade_pnls(conn, strategy, epic)
+
+    def read_executions(self, *, strategy: str | None = None,
+                        epic: str | None = None) -> pd.DataFrame:
+        """Execution rows (one per range run; FAILED ones carry ``error``)."""
+        with connect(self._get_engine(), "read executions") as conn:
+            return readers.read_executions(conn, strategy, epic)
+
+    def count_rows(self) -> dict[str, int]:
+        """Rows per table: backtest_executions, backtest_signals, backtest_daily_pnl."""
+        with connect(self._get_engine(), "count rows") as conn:
+            return readers.count_rows(conn)

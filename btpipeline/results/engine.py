@@ -1,0 +1,154 @@
+"""Engines for the results database: URL normalisation, connection errors, schema creation.
+
+Every failure is raised as ``ResultsDatabaseError`` naming the URL with its password hidden.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    URL,
+    Connection,
+    Engine,
+    Table,
+    create_engine,
+    event,
+    inspect,
+    make_url,
+    text,
+)
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.schema import CreateIndex, CreateSchema, CreateTable
+
+from btpipeline.errors import ResultsDatabaseError
+from btpipeline.results.tables import metadata
+
+_CREATE_LOCK_ID = 0x6274_7069_7065  # pg advisory lock serialising concurrent CREATEs ("btpipe")
+_PASSWORD_IN_URL = re.compile(r"(://[^:/@]*:)[^@/]*@")
+URL_FIX = ("Fix: pass a SQLAlchemy URL such as sqlite:////abs/path/results.db or "
+           "postgresql://user:password@host:5432/dbname (ResultsDatabase.url or "
+           "BTPIPELINE_RESULTS_URL).")
+
+
+def redact(url: str | URL) -> str:
+    """``url`` with its password replaced by ``***`` (works on unparseable strings too)."""
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+    return _PASSWORD_IN_URL.sub(r"\1***@", url)
+
+
+def normalize_url(url: str) -> URL:
+    """Parse ``url``; ``postgresql://`` and ``postgres://`` use psycopg 3."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as error:
+        raise ResultsDatabaseError(
+            f"Results database URL {redact(url)!r} is not a valid SQLAlchemy URL ({error}). "
+            f"{URL_FIX}") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ResultsDatabaseError(
+            f"Results database URL {redact(parsed)!r} uses {parsed.drivername!r}; only SQLite "
+            f"and PostgreSQL (psycopg 3) are supported. {URL_FIX}")
+    return parsed
+
+
+def build_engine(url: URL, db_schema: str | None) -> Engine:
+    """A pooled engine for ``url``; tables land in ``db_schema`` (PostgreSQL only) if given."""
+    backend = url.get_backend_name()
+    if db_schema and backend != "postgresql":
+        raise ResultsDatabaseError(
+            f"db_schema={db_schema!r} was given for {redact(url)!r}, but schemas are only "
+            "supported on PostgreSQL. Fix: drop db_schema, or use a postgresql:// URL.")
+    try:
+        engine = create_engine(url, **_engine_options(url))
+    except (ArgumentError, NoSuchModuleError, ImportError) as error:
+        raise ResultsDatabaseError(
+            f"Cannot create an engine for {redact(url)!r}: {error}. {URL_FIX}") from None
+    if backend == "sqlite":
+        event.listen(engine, "connect", _sqlite_on_connect)
+    if db_schema:
+        engine = engine.execution_options(schema_translate_map={None: db_schema})
+    return engine
+
+
+def _engine_options(url: URL) -> dict[str, Any]:
+    if url.get_backend_name() == "sqlite":
+        _make_parent_dir(url)
+        return {"connect_args": {"timeout": 60}}  # wait for other writers instead of failing
+    connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": 10}
+    return {"pool_pre_ping": True, "connect_args": connect_args}
+
+
+def _make_parent_dir(url: URL) -> None:
+    database = url.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+    cursor.close()
+
+
+@contextmanager
+def connect(engine: Engine, action: str, *, write: bool = False) -> Iterator[Connection]:
+    """A connection (in one transaction if ``write``); errors become ``ResultsDatabaseError``."""
+    try:
+        with engine.begin() if write else engine.connect() as conn:
+            yield conn
+    except ResultsDatabaseError:
+        raise
+    except Exception as error:  # rolled back by engine.begin(); say what failed
+        raise wrap_error(error, engine.url, action) from error
+
+
+def wrap_error(error: Exception, url: URL, action: str) -> ResultsDatabaseError:
+    detail = (str(getattr(error, "orig", None) or error).strip().splitlines() or [""])[0]
+    if _is_connection_error(error):
+        fix = ("Fix: check that the server is running and reachable and that the URL (host, "
+               "port, database, user, password) is right.")
+    elif isinstance(error, SQLAlchemyError):
+        fix = ("Fix: the data broke a table constraint or the database refused the statement; "
+               "correct the input named above and run again.")
+    else:
+        fix = "Fix: see the error above; it is a bug if the inputs were valid."
+    return ResultsDatabaseError(
+        f"Results database {redact(url)!r}: could not {action}: {type(error).__name__}: "
+        f"{detail}. Nothing was changed. {fix}")
+
+
+def _is_connection_error(error: Exception) -> bool:
+    return bool(getattr(error, "connection_invalidated", False)) or (
+        type(error).__name__ == "OperationalError" and "constraint" not in str(error).lower())
+
+
+def create_tables(engine: Engine, db_schema: str | None) -> None:
+    """Create the schema (PostgreSQL) and every missing table and index; safe to repeat and to
+    run from several processes at once.
+
+    Existing objects are skipped *before* any DDL runs: ``CREATE INDEX IF NOT EXISTS`` would
+    still lock its table and deadlock with concurrent writers.
+    """
+    with connect(engine, "create the tables", write=True) as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _CREATE_LOCK_ID})
+            if db_schema and not inspect(conn).has_schema(db_schema):
+                conn.execute(CreateSchema(db_schema, if_not_exists=True))
+        for table in metadata.sorted_tables:
+            _create_table(conn, table, db_schema)
+
+
+def _create_table(conn: Connection, table: Table, db_schema: str | None) -> None:
+    if not inspect(conn).has_table(table.name, schema=db_schema):
+        conn.execute(CreateTable(table, if_not_exists=True))
+    for index in sorted(table.indexes, key=lambda i: str(i.name)):
+        if not inspect(conn).has_index(table.name, str(index.name), schema=db_schema):
+            conn.execute(CreateIndex(index, if_not_exists=True))

@@ -1,0 +1,83 @@
+"""Read the results tables back as pandas DataFrames (UTC-aware timestamps, NaN for NULL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Select, Table, func, select
+
+from btpipeline.results.tables import TABLES, daily_pnl, executions, signals
+
+_TIME_COLUMNS = ("timestamp", "started_at", "finished_at", "written_at")
+_FLOAT_COLUMNS = ("price", "size", "pnl", "total_return", "sharpe", "sortino", "max_drawdown",
+                  "win_rate", "profit_factor", "expectancy", "exposure")
+
+
+def _frame(conn: Connection, query: Select) -> pd.DataFrame:
+    result = conn.execute(query)
+    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    for column in frame.columns:
+        if column in _TIME_COLUMNS:
+            frame[column] = pd.to_datetime(frame[column], utc=True).astype("datetime64[ns, UTC]")
+        elif column in _FLOAT_COLUMNS:
+            frame[column] = frame[column].astype(float)
+    return frame
+
+
+def _where_key(query: Select, table: Table, strategy: str | None, epic: str | None) -> Select:
+    if strategy is not None:
+        query = query.where(table.c.strategy == strategy)
+    if epic is not None:
+        query = query.where(table.c.epic == epic)
+    return query
+
+
+def _day(value: str | dt.date) -> str:
+    return value.isoformat()[:10] if isinstance(value, dt.date) else str(value)[:10]
+
+
+def read_daily_pnl(conn: Connection, strategy: str, epic: str | None,
+                   start_day: str | dt.date | None, end_day: str | dt.date | None) -> pd.DataFrame:
+    """Columns: strategy, epic, partition_key, day (str), pnl, bars, bars_in_market, run_id."""
+    query = _where_key(select(daily_pnl), daily_pnl, strategy, epic)
+    if start_day is not None:
+        query = query.where(daily_pnl.c.day >= _day(start_day))
+    if end_day is not None:
+        query = query.where(daily_pnl.c.day <= _day(end_day))
+    return _frame(conn, query.order_by(daily_pnl.c.epic, daily_pnl.c.day))
+
+
+def read_signals(conn: Connection, strategy: str, epic: str | None,
+                 partition_keys: Sequence[str] | None) -> pd.DataFrame:
+    """Every signals column, ordered by epic, partition_key, seq."""
+    query = _where_key(select(signals), signals, strategy, epic)
+    if partition_keys is not None:
+        query = query.where(signals.c.partition_key.in_([str(k) for k in partition_keys]))
+    order = (signals.c.epic, signals.c.partition_key, signals.c.seq)
+    return _frame(conn, query.order_by(*order))
+
+
+def read_closed_trade_pnls(conn: Connection, strategy: str, epic: str) -> pd.Series:
+    """P&L of each CLOSE fill in time order, as a float Series named ``pnl``."""
+    query = (select(signals.c.pnl)
+             .where(signals.c.strategy == strategy, signals.c.epic == epic,
+                    signals.c.action == "CLOSE")
+             .order_by(signals.c.partition_key, signals.c.seq))
+    values = [np.nan if v is None else v for v in conn.execute(query).scalars()]
+    return pd.Series(values, dtype=float, name="pnl")
+
+
+def read_executions(conn: Connection, strategy: str | None, epic: str | None) -> pd.DataFrame:
+    """Every executions column (non-finite metrics come back NaN), oldest range first."""
+    query = _where_key(select(executions), executions, strategy, epic)
+    order = (executions.c.strategy, executions.c.epic, executions.c.partition_start,
+             executions.c.partition_end)
+    return _frame(conn, query.order_by(*order))
+
+
+def count_rows(conn: Connection) -> dict[str, int]:
+    return {table.name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+            for table in TABLES}

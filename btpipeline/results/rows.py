@@ -1,0 +1,162 @@
+"""Turn a backtest's inputs (DataFrames, metrics, params) into rows for the results tables.
+
+Everything here is checked before the database is touched, so a bad input fails with a
+message naming the column and row, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from btpipeline.errors import ResultsDatabaseError
+from btpipeline.results.tables import COUNT_COLUMNS, METRIC_COLUMNS
+
+FILL_COLUMNS: tuple[str, ...] = ("timestamp", "side", "action", "price", "size", "pnl",
+                                 "partition_key")
+DAILY_COLUMNS: tuple[str, ...] = ("day", "pnl", "bars", "bars_in_market", "partition_key")
+FILL_REQUIRED: tuple[str, ...] = tuple(c for c in FILL_COLUMNS if c != "pnl")  # pnl: optional
+
+
+def check_keys(partition_keys: Sequence[str]) -> list[str]:
+    keys = sorted({str(k) for k in partition_keys})
+    if not keys:
+        raise ResultsDatabaseError(
+            "No partition keys were given, so there is nothing to write. Fix: pass the run's "
+            "partition keys (context.partition_keys).")
+    return keys
+
+
+def utc(value: dt.datetime, name: str) -> dt.datetime:
+    if not isinstance(value, dt.datetime) or value.utcoffset() is None:
+        raise ResultsDatabaseError(
+            f"{name}={value!r} is not a timezone-aware datetime; nothing was written. "
+            "Fix: pass datetime.now(timezone.utc) or another aware datetime.")
+    return value.astimezone(dt.timezone.utc)
+
+
+def _check_frame(frame: pd.DataFrame, name: str, required: Sequence[str],
+                 keys: Sequence[str]) -> None:
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise ResultsDatabaseError(
+            f"{name} lacks column(s) {missing}; it has {list(frame.columns)}. Nothing was "
+            f"written. Fix: provide columns {list(required)}.")
+    for column in required:
+        bad = np.flatnonzero(frame[column].isna().to_numpy())
+        if len(bad):
+            raise ResultsDatabaseError(
+                f"{name} column {column!r} is empty (NaN/None) at row {int(bad[0])} "
+                f"({len(bad)} row(s) in all); it may not be. Nothing was written. "
+                "Fix: drop or repair those rows before writing.")
+    stray = sorted(set(frame["partition_key"].astype(str)) - set(keys))
+    if stray:
+        raise ResultsDatabaseError(
+            f"{name} has rows for partition(s) {stray[:5]} outside the ones being written "
+            f"({keys[0]}..{keys[-1]}). Nothing was written. Fix: give every row one of "
+            "partition_keys, or add its partition to partition_keys.")
+
+
+def _nullable(values: pd.Series) -> list[float | None]:
+    return [None if v is None or math.isnan(v) else float(v) for v in values.astype(float)]
+
+
+def _timestamps(values: pd.Series) -> list[dt.datetime]:
+    if pd.api.types.is_datetime64_dtype(values.dtype) and values.dt.tz is None:
+        raise ResultsDatabaseError(
+            "fills column 'timestamp' is timezone-naive; nothing was written. Fix: make it "
+            "datetime64[ns, UTC] (e.g. pd.to_datetime(..., utc=True) or .dt.tz_localize('UTC')).")
+    stamps = pd.to_datetime(values, utc=True)
+    return [t.to_pydatetime() for t in stamps]
+
+
+def fill_rows(fills: pd.DataFrame, keys: Sequence[str], common: Mapping[str, str]
+              ) -> list[dict[str, Any]]:
+    """Signal rows; ``seq`` numbers the fills of each partition in the order given."""
+    if fills.empty:
+        return []
+    _check_frame(fills, "fills", FILL_REQUIRED, keys)
+    partition = fills["partition_key"].astype(str)
+    pnl = fills["pnl"] if "pnl" in fills.columns else pd.Series(np.nan, index=fills.index)
+    columns = {
+        "partition_key": partition.tolist(),
+        "timestamp": _timestamps(fills["timestamp"]),
+        "seq": partition.groupby(partition.to_numpy()).cumcount().astype(int).tolist(),
+        "side": fills["side"].astype(str).str.upper().tolist(),
+        "action": fills["action"].astype(str).str.upper().tolist(),
+        "price": fills["price"].astype(float).tolist(),
+        "size": fills["size"].astype(float).tolist(),
+        "pnl": _nullable(pnl),
+    }
+    return _records(columns, common)
+
+
+def _day_strings(days: pd.Series) -> list[str]:
+    return pd.to_datetime(days.astype(str)).dt.strftime("%Y-%m-%d").tolist()
+
+
+def daily_rows(daily: pd.DataFrame, keys: Sequence[str], common: Mapping[str, str]
+               ) -> list[dict[str, Any]]:
+    if daily.empty:
+        return []
+    _check_frame(daily, "daily", DAILY_COLUMNS, keys)
+    columns = {
+        "partition_key": daily["partition_key"].astype(str).tolist(),
+        "day": _day_strings(daily["day"]),
+        "pnl": daily["pnl"].astype(float).tolist(),
+        "bars": daily["bars"].astype(int).tolist(),
+        "bars_in_market": daily["bars_in_market"].astype(int).tolist(),
+    }
+    return _records(columns, common)
+
+
+def _records(columns: Mapping[str, list[Any]], common: Mapping[str, str]
+             ) -> list[dict[str, Any]]:
+    names = list(columns)
+    return [{**common, **dict(zip(names, values))}
+            for values in zip(*(columns[name] for name in names), strict=True)]
+
+
+def finite_or_none(value: Any) -> float | None:
+    """A float metric, or None when missing or non-finite (see tables.py: inf is stored NULL)."""
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def metric_values(metrics: Mapping[str, Any], bars: int | None) -> dict[str, Any]:
+    """The execution row's metric columns; unknown metric names are ignored."""
+    values: dict[str, Any] = {name: finite_or_none(metrics.get(name)) for name in METRIC_COLUMNS}
+    for name in COUNT_COLUMNS:
+        count = finite_or_none(metrics.get(name))
+        values[name] = int(count) if count is not None else None
+    if values["bars"] is None:
+        values["bars"] = bars
+    return values
+
+
+def json_params(params: Mapping[str, Any] | Any) -> Any:
+    """``params`` as plain JSON (numpy scalars unwrapped, dataclasses as dicts, inf/NaN null)."""
+    if dataclasses.is_dataclass(params) and not isinstance(params, type):
+        params = dataclasses.asdict(params)
+    return json.loads(json.dumps(_plain(params), default=str))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,146 @@
+"""The results database's tables (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+
+Three tables, all keyed by ``(strategy, epic)`` and by Dagster's monthly partition keys
+(``YYYY-MM-01`` strings):
+
+* ``backtest_executions``: one row per executed partition *range*; unique on
+  ``(strategy, epic, partition_start, partition_end)``, so re-running a range replaces its row.
+* ``backtest_signals``: every fill, ordered within its partition by ``seq``.
+* ``backtest_daily_pnl``: one row per day; primary key ``(strategy, epic, day)``.
+
+Non-finite metrics: a float metric that is ``inf``, ``-inf`` or ``NaN`` (``profit_factor`` with no
+losing trade, ``sharpe`` of a flat equity curve) is stored as **NULL** and read back as ``NaN``.
+JSON and the two databases disagree on infinities, NULL means the same everywhere.
+
+The tables carry no schema: a PostgreSQL schema is applied per engine with
+``schema_translate_map`` (see ``ResultsDatabase.db_schema``), so one ``MetaData`` serves every
+schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+# Autoincrementing 64-bit ids; SQLite only autoincrements an INTEGER primary key.
+_Id = BigInteger().with_variant(Integer(), "sqlite")
+
+METRIC_COLUMNS: tuple[str, ...] = (
+    "total_return", "sharpe", "sortino", "max_drawdown", "win_rate", "profit_factor",
+    "expectancy", "exposure", "pnl",
+)
+COUNT_COLUMNS: tuple[str, ...] = ("bars", "num_trades")
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC timestamp on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so values are stored as naive
+    UTC and UTC is re-attached on read. Naive datetimes are refused when binding.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"timestamp {value!r} has no time zone; pass a UTC-aware datetime")
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+def _key_columns() -> list[Column[Any]]:
+    return [Column("strategy", String(64), nullable=False),
+            Column("epic", String(16), nullable=False)]
+
+
+executions = Table(
+    "backtest_executions", metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    *_key_columns(),
+    Column("partition_start", String(32), nullable=False),
+    Column("partition_end", String(32), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=False),
+    Column("duration_ms", BigInteger, nullable=False),
+    Column("params", JSON, nullable=True),
+    *(Column(name, BigInteger, nullable=True) for name in COUNT_COLUMNS),
+    *(Column(name, Double, nullable=True) for name in METRIC_COLUMNS),
+    Column("written_at", UtcDateTime, nullable=False),
+    UniqueConstraint("strategy", "epic", "partition_start", "partition_end"),
+    CheckConstraint("status IN ('SUCCESS', 'FAILED')", name="status"),
+)
+
+signals = Table(
+    "backtest_signals", metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    *_key_columns(),
+    Column("partition_key", String(32), nullable=False),
+    Column("timestamp", UtcDateTime, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("action", String(5), nullable=False),
+    Column("price", Double, nullable=False),
+    Column("size", Double, nullable=False),
+    Column("pnl", Double, nullable=True),
+    Column("run_id", String(64), nullable=False),
+    UniqueConstraint("strategy", "epic", "partition_key", "seq"),
+    CheckConstraint("side IN ('BUY', 'SELL')", name="side"),
+    CheckConstraint("action IN ('OPEN', 'CLOSE')", name="action"),
+)
+Index(None, signals.c.strategy, signals.c.epic, signals.c.partition_key)
+
+daily_pnl = Table(
+    "backtest_daily_pnl", metadata,
+    *_key_columns(),
+    Column("partition_key", String(32), nullable=False),
+    Column("day", String(10), nullable=False),
+    Column("pnl", Double, nullable=False),
+    Column("bars", Integer, nullable=False),
+    Column("bars_in_market", Integer, nullable=False),
+    Column("run_id", String(64), nullable=False),
+    PrimaryKeyConstraint("strategy", "epic", "day"),
+)
+Index(None, daily_pnl.c.strategy, daily_pnl.c.epic, daily_pnl.c.partition_key)
+
+TABLES: tuple[Table, ...] = (executions, signals, daily_pnl)

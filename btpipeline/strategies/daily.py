@@ -1,0 +1,28 @@
+"""Per-UTC-day aggregation of bar-level P&L and exposure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+NS_PER_DAY = 86_400 * 1_000_000_000
+DAILY_COLUMNS = ["day", "pnl", "bars", "bars_in_market"]
+
+
+def daily_table(timestamps: np.ndarray, bar_pnl: np.ndarray, positions: np.ndarray) -> pd.DataFrame:
+    """One row per UTC date that has bars: day ('YYYY-MM-DD'), pnl (sum of bar P&L), bars,
+    bars_in_market (bars held with a non-zero position). Timestamps must be increasing."""
+    if timestamps.shape[0] == 0:
+        return pd.DataFrame({"day": pd.Series(dtype=object), "pnl": pd.Series(dtype=np.float64),
+                             "bars": pd.Series(dtype=np.int64),
+                             "bars_in_market": pd.Series(dtype=np.int64)})
+    day = np.floor_divide(timestamps, NS_PER_DAY)
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(day)) + 1])
+    bars = np.diff(np.append(starts, timestamps.shape[0])).astype(np.int64)
+    in_market = np.add.reduceat((positions != 0).astype(np.int64), starts)
+    return pd.DataFrame({
+        "day": day[starts].astype("datetime64[D]").astype(str).astype(object),
+        "pnl": np.add.reduceat(bar_pnl, starts),
+        "bars": bars,
+        "bars_in_market": in_market.astype(np.int64),
+    })

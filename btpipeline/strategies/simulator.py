@@ -1,0 +1,168 @@
+"""Turns target positions into fills and P&L, bar by bar but without a loop over bars.
+
+Rules (each pinned by a test):
+
+* The simulation starts flat at the candles' first bar.
+* ``targets[t]`` (decided at bar ``t``'s close) is filled at bar ``t+1``'s OPEN, so the
+  position held during bar ``t`` is ``targets[t-1]``; the last bar's target is never filled.
+* Prices are mid. A BUY fills at ``open + spread/2 + slippage``, a SELL at
+  ``open - spread/2 - slippage``; each fill pays ``commission_per_lot * size / 100,000``.
+* A change of position is one CLOSE fill of the old position (if any) then one OPEN fill of
+  the new one (if any), both at the same open: a reversal is two fills. Size is fixed.
+* Bars before ``start_ns`` (and the fills and positions there) are warm-up: their state
+  carries into the range, but only fills and P&L of bars in ``[start_ns, end_ns)`` are
+  reported. Bars at or after ``end_ns`` are ignored.
+* A CLOSE fill reports the trade's realized net P&L: ``direction * size * (exit price -
+  entry price)`` minus both fills' commissions, with the entry taken from its OPEN fill even
+  when that happened in the warm-up. OPEN fills report 0.
+* Mark-to-market P&L of bar ``t``: ``prev_pos*size*(open_t - close_{t-1}) +
+  pos_t*size*(close_t - open_t)`` minus the costs of fills at ``t`` (``size`` times the
+  spread/slippage offset, plus commission). Over a round trip it sums to the trade's P&L.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from btpipeline.data.candles import Candles
+from btpipeline.errors import InvalidParameterError
+from btpipeline.strategies.costs import CostModel
+from btpipeline.strategies.daily import daily_table
+
+FILL_COLUMNS = ["timestamp", "side", "action", "price", "size", "pnl"]
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Everything about bars in ``[start_ns, end_ns)``. ``positions[i]`` is the position held
+    during in-range bar ``i`` (after its open fill); ``end_position`` the one held during the
+    last bar before ``end_ns`` (its own target, decided at its close, is not filled)."""
+
+    fills: pd.DataFrame
+    bar_pnl: np.ndarray
+    timestamps: np.ndarray
+    positions: np.ndarray
+    end_position: int
+    daily: pd.DataFrame
+
+    @property
+    def total_pnl(self) -> float:
+        return float(self.bar_pnl.sum())
+
+
+@dataclass(frozen=True)
+class _Fills:
+    """Every fill of the whole simulation, in time order (CLOSE before OPEN at one bar)."""
+
+    bar: np.ndarray
+    direction: np.ndarray  # +1 BUY, -1 SELL
+    is_close: np.ndarray
+    price: np.ndarray
+    pnl: np.ndarray
+
+
+def _check_inputs(candles: Candles, targets: np.ndarray, size_units: float) -> np.ndarray:
+    targets = np.asarray(targets)
+    if targets.shape != (len(candles),):
+        raise InvalidParameterError(
+            f"Invalid targets: expected one per candle ({len(candles)}), got shape "
+            f"{targets.shape}. Fix: pass the strategy's target_positions(candles, params).")
+    as_int8 = targets.astype(np.int8)
+    if targets.size and not ((as_int8 == targets).all() and -1 <= as_int8.min()
+                             and as_int8.max() <= 1):
+        raise InvalidParameterError(
+            "Invalid targets: expected values in {-1, 0, +1}, got values from "
+            f"{targets.min()!r} to {targets.max()!r}. Fix: clip the strategy's output to -1..+1.")
+    if not (isinstance(size_units, numbers.Real) and math.isfinite(size_units) and size_units > 0):
+        raise InvalidParameterError(
+            f"Invalid parameter 'size_units': expected a finite number > 0, got {size_units!r}. "
+            "Fix: pass a positive position size in base units, e.g. 100000.")
+    return as_int8
+
+
+def held_positions(targets: np.ndarray) -> np.ndarray:
+    """Position held during each bar: flat at bar 0, then the previous bar's target."""
+    pos = np.zeros(targets.shape[0], dtype=np.int8)
+    pos[1:] = targets[:-1]
+    return pos
+
+
+def _fill_events(open_: np.ndarray, pos: np.ndarray, prev: np.ndarray,
+                 costs: CostModel, size: float) -> _Fills:
+    changed = pos != prev
+    close_bar = np.flatnonzero(changed & (prev != 0))
+    open_bar = np.flatnonzero(changed & (pos != 0))
+    bar = np.concatenate([close_bar, open_bar])
+    is_close = np.concatenate([np.ones(close_bar.size, bool), np.zeros(open_bar.size, bool)])
+    order = np.argsort(bar * 2 + ~is_close, kind="stable")
+    bar, is_close = bar[order], is_close[order]
+    direction = np.where(is_close, -prev[bar], pos[bar]).astype(np.int8)
+    price = open_[bar] + direction * costs.price_offset
+    pnl = _trade_pnl(price, direction, is_close, costs, size)
+    return _Fills(bar, direction, is_close, price, pnl)
+
+
+def _trade_pnl(price: np.ndarray, direction: np.ndarray, is_close: np.ndarray,
+               costs: CostModel, size: float) -> np.ndarray:
+    """Fills alternate OPEN, CLOSE, OPEN, ... (the simulation starts flat), so the CLOSE at
+    fill 2k+1 closes the trade opened by fill 2k."""
+    pnl = np.zeros(price.shape[0])
+    entry_price, entry_dir = price[0::2], direction[0::2]
+    exits = price[1::2]
+    pnl[1::2] = entry_dir[: exits.size] * size * (exits - entry_price[: exits.size])
+    pnl[1::2] -= 2.0 * costs.commission(size)
+    return pnl
+
+
+def _bar_pnl(candles: Candles, pos: np.ndarray, prev: np.ndarray, fills: _Fills,
+             costs: CostModel, size: float) -> np.ndarray:
+    open_ = np.asarray(candles.open, dtype=np.float64)
+    close = np.asarray(candles.close, dtype=np.float64)
+    prev_close = np.concatenate([open_[:1], close[:-1]])
+    fills_per_bar = np.bincount(fills.bar, minlength=open_.shape[0])
+    cost_per_fill = size * costs.price_offset + costs.commission(size)
+    pnl = prev.astype(np.float64) * (open_ - prev_close)
+    pnl += pos.astype(np.float64) * (close - open_)
+    pnl *= size
+    pnl -= fills_per_bar * cost_per_fill
+    return pnl
+
+
+def _fills_frame(candles: Candles, fills: _Fills, keep: np.ndarray, size: float) -> pd.DataFrame:
+    bar = fills.bar[keep]
+    return pd.DataFrame({
+        "timestamp": pd.DatetimeIndex(
+            np.asarray(candles.timestamp, dtype=np.int64)[bar].view("datetime64[ns]"), tz="UTC"),
+        "side": np.where(fills.direction[keep] > 0, "BUY", "SELL").astype(object),
+        "action": np.where(fills.is_close[keep], "CLOSE", "OPEN").astype(object),
+        "price": fills.price[keep],
+        "size": np.full(bar.shape[0], float(size)),
+        "pnl": fills.pnl[keep],
+    }, columns=FILL_COLUMNS)
+
+
+def simulate(candles: Candles, targets: np.ndarray, *, costs: CostModel, size_units: float,
+             start_ns: int, end_ns: int) -> SimulationResult:
+    """Simulate ``targets`` over ``candles`` (rules in the module docstring)."""
+    targets = _check_inputs(candles, targets, size_units)
+    size = float(size_units)
+    lo = int(np.searchsorted(candles.timestamp, start_ns, side="left"))
+    hi = max(lo, int(np.searchsorted(candles.timestamp, end_ns, side="left")))
+    candles, targets = candles.take(slice(0, hi)), targets[:hi]
+    pos = held_positions(targets)
+    prev = np.concatenate([np.zeros(1, np.int8), pos[:-1]]) if hi else pos
+    fills = _fill_events(np.asarray(candles.open, dtype=np.float64), pos, prev, costs, size)
+    bar_pnl = _bar_pnl(candles, pos, prev, fills, costs, size)[lo:]
+    timestamps = np.asarray(candles.timestamp, dtype=np.int64)[lo:]
+    positions = pos[lo:]
+    return SimulationResult(
+        fills=_fills_frame(candles, fills, fills.bar >= lo, size),
+        bar_pnl=bar_pnl, timestamps=timestamps, positions=positions,
+        end_position=int(pos[-1]) if hi else 0,
+        daily=daily_table(timestamps, bar_pnl, positions),
+    )
