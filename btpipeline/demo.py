@@ -25,9 +25,13 @@ RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 
 
+# The demo prints its own summary; the run's full logs are in the UI.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
 def _candles_config(epics: list[str]) -> dict:
-    return {"ops": {candles_key(e).to_python_identifier(): {"config": {"generate_if_missing": True}}
-                    for e in epics}}
+    return {**QUIET, "ops": {candles_key(e).to_python_identifier():
+                             {"config": {"generate_if_missing": True}} for e in epics}}
 
 
 def backfill(instance: DagsterInstance, strategies: list[str], epics: list[str],
@@ -42,7 +46,7 @@ def backfill(instance: DagsterInstance, strategies: list[str], epics: list[str],
 
 
 def rebuild_reports(instance: DagsterInstance, strategies: list[str]) -> bool:
-    with execute_job(reconstructable(reports_job_def), instance=instance,
+    with execute_job(reconstructable(reports_job_def), instance=instance, run_config=QUIET,
                      asset_selection=[report_key(s) for s in strategies]) as result:
         return result.success
 

@@ -54,6 +54,8 @@ def build_report(results_db: ResultsDatabase, strategy: str, epics: list[str],
 
 
 def _fmt(value: object, column: str) -> str:
+    if column in ("num_trades", "months"):
+        return f"{int(value):,}"  # type: ignore[call-overload]
     if isinstance(value, float):
         if column in ("total_return", "max_drawdown", "win_rate", "exposure"):
             return f"{value:.2%}"
