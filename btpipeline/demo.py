@@ -13,7 +13,7 @@ from dagster import DagsterInstance, execute_job, reconstructable
 
 from btpipeline import universe
 from btpipeline.assets.keys import backtest_key, candles_key, report_key
-from btpipeline.assets.partitions import month_key
+from btpipeline.assets.partitions import RANGE_END_TAG, RANGE_START_TAG, month_key
 from btpipeline.definitions import market_data_job_def, reports_job_def
 from btpipeline.epics import get_epic
 from btpipeline.reporting import build_report, render_text
@@ -21,8 +21,6 @@ from btpipeline.resources.results_database import ResultsDatabase
 from btpipeline.strategies import get_strategy
 from btpipeline.validation import check_date_range
 
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 
 
 # The demo prints its own summary; the run's full logs are in the UI.
@@ -39,7 +37,7 @@ def backfill(instance: DagsterInstance, strategies: list[str], epics: list[str],
     """One run over the partition range: candles (generated if missing), then backtests."""
     selection = [candles_key(e) for e in epics] + [backtest_key(s, e) for s in strategies
                                                     for e in epics]
-    tags = {RANGE_START: month_key(start), RANGE_END: month_key(end), "btpipeline/source": "demo"}
+    tags = {RANGE_START_TAG: month_key(start), RANGE_END_TAG: month_key(end), "btpipeline/source": "demo"}
     with execute_job(reconstructable(market_data_job_def), instance=instance, tags=tags,
                      run_config=_candles_config(epics), asset_selection=selection) as result:
         return result.success

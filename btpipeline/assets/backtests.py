@@ -17,13 +17,13 @@ from dagster import (
     AssetsDefinition,
     BackfillPolicy,
     Config,
-    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
 )
 from pydantic import Field
 
+from btpipeline.assets.failures import step_failure
 from btpipeline.assets.keys import backtest_group, backtest_key, candles_key
 from btpipeline.assets.partitions import monthly_partitions
 from btpipeline.assets.time_windows import window_ns
@@ -145,9 +145,7 @@ def backtest_asset(strategy: str, epic: str) -> AssetsDefinition:
             return _run(context, strategy, epic, config, market_data, results_db)
         except BtPipelineError as error:
             _record_failure(context, strategy, epic, results_db, started_at, error)
-            # A Failure puts our message first in the UI instead of a wrapped stack trace.
-            raise Failure(description=f"{type(error).__name__}: {error}",
-                          metadata={"error_type": type(error).__name__}) from error
+            raise step_failure(error) from error
         except Exception as error:
             _record_failure(context, strategy, epic, results_db, started_at, error)
             raise

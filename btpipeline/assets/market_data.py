@@ -6,8 +6,8 @@ and the tests). Real data comes in with ``btpipeline import`` and is picked up b
 market-data sensor.
 """
 
-import datetime as dt
 import calendar
+import datetime as dt
 
 from dagster import (
     AssetExecutionContext,
@@ -20,12 +20,13 @@ from dagster import (
 )
 from pydantic import Field
 
+from btpipeline.assets.failures import step_failure
 from btpipeline.assets.keys import CANDLES_PREFIX, candles_key
 from btpipeline.assets.partitions import monthly_partitions
 from btpipeline.assets.time_windows import months_in
 from btpipeline.data.store import generate_into_store
 from btpipeline.epics import get_epic
-from btpipeline.errors import MissingDataError
+from btpipeline.errors import BtPipelineError, MissingDataError
 from btpipeline.resources.market_data_store import MarketDataStore
 
 
@@ -67,8 +68,11 @@ def candles_asset(epic: str) -> AssetsDefinition:
     )
     def _candles(context: AssetExecutionContext, config: CandlesConfig,
                  market_data: MarketDataStore) -> MaterializeResult:
-        bars = {f"{y:04d}-{m:02d}": _ensure_month(market_data, epic, y, m, config)
-                for y, m in months_in(context.partition_time_window)}
+        try:
+            bars = {f"{y:04d}-{m:02d}": _ensure_month(market_data, epic, y, m, config)
+                    for y, m in months_in(context.partition_time_window)}
+        except BtPipelineError as error:
+            raise step_failure(error) from error
         context.log.info(f"{epic}: bars per month {bars}")
         return MaterializeResult(metadata={
             "bars": MetadataValue.int(sum(bars.values())),

@@ -23,3 +23,8 @@ monthly_partitions = MonthlyPartitionsDefinition(
 def month_key(day: dt.date) -> str:
     """The partition key of the month holding ``day`` (``YYYY-MM-01``)."""
     return f"{day.year:04d}-{day.month:02d}-01"
+
+
+# Dagster's tags for a single run over a partition range (what a single-run backfill sets).
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"

@@ -19,10 +19,9 @@ from dagster import (
 
 from btpipeline.jobs import AssetJob
 from btpipeline.assets.keys import backtest_key, candles_key
+from btpipeline.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from btpipeline.resources.market_data_store import MarketDataStore
 
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 
 
 def changed_months(store: MarketDataStore, seen: dict[str, int]) -> dict[str, list[str]]:
@@ -60,7 +59,7 @@ def _requests(changed: dict[str, list[str]], strategies: list[str]) -> Iterator[
             yield RunRequest(
                 run_key=f"{epic}:{first}..{last}:{hash(tuple(months)) & 0xFFFFFFFF:x}",
                 asset_selection=keys,
-                tags={RANGE_START: f"{first}-01", RANGE_END: f"{last}-01"},
+                tags={RANGE_START_TAG: f"{first}-01", RANGE_END_TAG: f"{last}-01"},
             )
 
 
