@@ -1,0 +1,194 @@
+"""Typed executor settings: the run config turned into a frozen :class:`ExecutionConfig`.
+
+Precedence: a ``BTPIPELINE_<FIELD>`` environment variable (e.g.
+``BTPIPELINE_MAX_CONCURRENT_BACKTESTS=1``) overrides the run config, which overrides the
+defaults below. The environment wins so an operator can throttle backtests on one machine
+without touching job definitions.
+
+Execution modes decide which cores backtest workers may use:
+
+* ``STANDALONE``: every core (no live scanner on this machine).
+* ``CONCURRENT``: every core except the scanner's (``scanner_cores`` or
+  ``live_scanner_cpu_reserve``).
+* ``PRIORITY_LIVE``: as CONCURRENT, and at most half the machine's cores.
+
+The reserve never takes the last core: backtests always keep at least one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from btpipeline.executors.errors import ExecutorConfigError
+from btpipeline.executors.tags import BACKTEST_POOL
+
+ENV_PREFIX = "BTPIPELINE_"
+
+DEFAULT_PRELOAD: tuple[str, ...] = (
+    "dagster",
+    "dagster._core.storage.sqlite_storage",
+    "dagster._core.execution.api",
+    "dagster._core.execution.plan.execute_plan",
+    "sqlalchemy",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "psutil",
+    "btpipeline.executors.worker",
+)
+
+
+class ExecutionMode(enum.Enum):
+    STANDALONE = "STANDALONE"
+    CONCURRENT = "CONCURRENT"
+    PRIORITY_LIVE = "PRIORITY_LIVE"
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutionConfig:
+    """Every backtest_executor setting, typed. See ``schema.py`` for each field's meaning."""
+
+    max_concurrent_backtests: int | None = None
+    live_scanner_cpu_reserve: float = 0.25
+    scanner_cores: tuple[int, ...] | None = None
+    worker_affinity_enabled: bool = True
+    worker_priority_enabled: bool = True
+    backtest_worker_memory_limit_mb: int = 4096
+    worker_recycle_rss_mb: int | None = None
+    worker_rlimit_as_mb: int = 0
+    max_steps_per_worker: int = 1000
+    execution_mode: ExecutionMode = ExecutionMode.CONCURRENT
+    retries: str = "enabled"
+    backtest_pool: str = BACKTEST_POOL
+    sync_pool_limit: bool = True
+    default_step_timeout_seconds: float | None = None
+    worker_shutdown_grace_seconds: float = 5.0
+    memory_poll_interval_seconds: float = 0.1
+    record_step_timings: bool = True
+    forkserver_preload: tuple[str, ...] = DEFAULT_PRELOAD
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @property
+    def recycle_rss_mb(self) -> int | None:
+        """RSS after a step above which a worker is retired (default 80 % of the limit)."""
+        if self.worker_recycle_rss_mb is not None:
+            return self.worker_recycle_rss_mb or None
+        return int(self.backtest_worker_memory_limit_mb * 0.8) or None
+
+    @classmethod
+    def from_executor_config(
+        cls, config: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    ) -> ExecutionConfig:
+        """Build from the executor's run config, then apply ``BTPIPELINE_*`` overrides."""
+        values = {f.name: config[f.name] for f in dataclasses.fields(cls) if f.name in config}
+        if isinstance(values.get("retries"), Mapping):
+            values["retries"] = next(iter(values["retries"]))
+        values.update(env_overrides(os.environ if environ is None else environ))
+        return cls(**_coerce(values))
+
+
+def _coerce(values: dict[str, Any]) -> dict[str, Any]:
+    out = dict(values)
+    if "execution_mode" in out and not isinstance(out["execution_mode"], ExecutionMode):
+        raw = str(out["execution_mode"]).upper()
+        try:
+            out["execution_mode"] = ExecutionMode(raw)
+        except ValueError:
+            raise ExecutorConfigError(
+                "execution_mode", f"one of {[m.value for m in ExecutionMode]}", raw,
+                "use STANDALONE, CONCURRENT or PRIORITY_LIVE.",
+            ) from None
+    for name in ("scanner_cores", "forkserver_preload"):
+        if out.get(name) is not None:
+            out[name] = tuple(out[name])
+    return out
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Field values from ``BTPIPELINE_<FIELD>`` variables, parsed by the field's type."""
+    found: dict[str, Any] = {}
+    for field in dataclasses.fields(ExecutionConfig):
+        raw = environ.get(ENV_PREFIX + field.name.upper())
+        if raw is not None:
+            found[field.name] = _parse_env(field.name, str(field.type), raw.strip())
+    return found
+
+
+def _parse_env(name: str, type_name: str, raw: str) -> Any:
+    var = ENV_PREFIX + name.upper()
+    try:
+        if raw.lower() in ("", "none") and "None" in type_name:
+            return None
+        if type_name.startswith("bool"):
+            if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(raw)
+            return raw.lower() in ("1", "true", "yes")
+        if type_name.startswith("int"):
+            return int(raw)
+        if type_name.startswith("float"):
+            return float(raw)
+        if type_name.startswith("tuple[int"):
+            return tuple(int(part) for part in raw.split(",") if part.strip())
+        if type_name.startswith("tuple[str"):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        return raw
+    except ValueError:
+        raise ExecutorConfigError(
+            var, f"a value of type {type_name}", raw, f"set {var} to a valid value or unset it."
+        ) from None
+
+
+def _validate(cfg: ExecutionConfig) -> None:
+    checks = [
+        ("max_concurrent_backtests", cfg.max_concurrent_backtests is None
+         or cfg.max_concurrent_backtests >= 1, "an integer >= 1 (or null for the core count)"),
+        ("live_scanner_cpu_reserve", 0.0 <= cfg.live_scanner_cpu_reserve < 1.0,
+         "a fraction in [0, 1)"),
+        ("backtest_worker_memory_limit_mb", cfg.backtest_worker_memory_limit_mb >= 0,
+         "MiB >= 0 (0 disables the limit)"),
+        ("max_steps_per_worker", cfg.max_steps_per_worker >= 1, "an integer >= 1"),
+        ("retries", cfg.retries in ("enabled", "disabled"), "enabled or disabled"),
+        ("memory_poll_interval_seconds", cfg.memory_poll_interval_seconds > 0, "seconds > 0"),
+        ("default_step_timeout_seconds", cfg.default_step_timeout_seconds is None
+         or cfg.default_step_timeout_seconds > 0, "seconds > 0 (or null)"),
+    ]
+    for name, ok, expected in checks:
+        if not ok:
+            raise ExecutorConfigError(
+                name, expected, getattr(cfg, name),
+                f"fix {name} in the executor config or {ENV_PREFIX}{name.upper()}.",
+            )
+
+
+def scanner_reserved_cores(cfg: ExecutionConfig, cores: Sequence[int]) -> tuple[int, ...]:
+    """Cores kept for the live scanner (never all of them)."""
+    ordered = sorted(cores)
+    if cfg.scanner_cores is not None:
+        reserved = [c for c in ordered if c in set(cfg.scanner_cores)]
+    else:
+        reserved = ordered[: math.ceil(len(ordered) * cfg.live_scanner_cpu_reserve)]
+    return tuple(reserved[: max(0, len(ordered) - 1)])
+
+
+def backtest_cores(cfg: ExecutionConfig, cores: Sequence[int]) -> tuple[int, ...]:
+    """Cores backtest workers may use under ``cfg.execution_mode`` (at least one)."""
+    ordered = sorted(cores)
+    if cfg.execution_mode is ExecutionMode.STANDALONE:
+        return tuple(ordered)
+    reserved = set(scanner_reserved_cores(cfg, ordered))
+    free = [c for c in ordered if c not in reserved]
+    if cfg.execution_mode is ExecutionMode.PRIORITY_LIVE:
+        free = free[: max(1, len(ordered) // 2)]
+    return tuple(free)
+
+
+def worker_count(cfg: ExecutionConfig, cores: Sequence[int]) -> int:
+    """Workers per run: ``max_concurrent_backtests``, else one per backtest core."""
+    return cfg.max_concurrent_backtests or len(backtest_cores(cfg, cores))

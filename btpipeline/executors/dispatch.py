@@ -1,0 +1,379 @@
+"""The parent's dispatch loop: Dagster's ActiveExecution over a pool of warm workers.
+
+One pass of :meth:`DispatchLoop.run`: handle a termination request, launch ready steps on idle
+workers (highest ``dagster/priority`` first, pool slots claimed by ActiveExecution), poll the
+worker pipes for events, then reap (memory limit, timeouts, recycling, dead workers).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+from multiprocessing.connection import wait
+
+from btpipeline.executors import dagster_internals as dg
+from btpipeline.executors.config import ExecutionConfig
+from btpipeline.executors.counters import PerformanceCounter
+from btpipeline.executors.errors import (
+    InvalidStepTagError,
+    StepTimeout,
+    WorkerLost,
+    WorkerMemoryLimitExceeded,
+    WorkerStartupError,
+)
+from btpipeline.executors.protocol import (
+    StepDone,
+    StepEvent,
+    StepRequest,
+    StepSystemError,
+    WorkerReady,
+    WorkerStartFailed,
+)
+from btpipeline.executors.tags import STEP_TIMEOUT_TAG
+from btpipeline.executors.worker_pool import Worker, WorkerPool, WorkerStatus, rss_mb
+
+FailureOrRetry = Callable[
+    [dg.IStepContext, dg.SerializableErrorInfo, dg.KnownExecutionState], dg.DagsterEvent
+]
+MAX_STARTUP_FAILURES = 3
+PHASES = ("queue_wait", "dispatch", "compute", "event_write", "event_send", "result", "total")
+
+
+_NOTHING, _EOF = object(), object()
+
+
+def _receive(worker: Worker) -> object:
+    """The next message on the worker's pipe, ``_NOTHING`` if none waits, ``_EOF`` if it died."""
+    try:
+        if not worker.conn.poll():
+            return _NOTHING
+        return worker.conn.recv()
+    except (EOFError, OSError):
+        return _EOF
+
+
+@dataclasses.dataclass(slots=True)
+class InFlight:
+    step: dg.ExecutionStep
+    worker: Worker
+    ready_ns: int
+    dispatched_ns: int
+    timeout_s: float | None
+    terminal: bool = False
+    system_error: dg.SerializableErrorInfo | None = None
+
+
+class DispatchLoop:
+    """Drives one run's steps through the pool; yields every DagsterEvent for the run."""
+
+    def __init__(
+        self,
+        context: dg.PlanOrchestrationContext,
+        active: dg.ActiveExecution,
+        pool: WorkerPool,
+        config: ExecutionConfig,
+        failure_or_retry: FailureOrRetry,
+    ) -> None:
+        self._ctx, self._active, self._pool, self._cfg = context, active, pool, config
+        self._failure_or_retry = failure_or_retry
+        self._in_flight: dict[str, InFlight] = {}
+        self._finished_ns: dict[str, int] = {}
+        self._start_ns = time.monotonic_ns()
+        self._stopping = False
+        self._stop_deadline = 0.0
+        self._next_memory_check = 0.0
+        self.counters = {p: PerformanceCounter(f"backtest_executor.{p}") for p in PHASES}
+        self.startup_ms: list[float] = []
+        self.replacement_ready_ms: list[float] = []
+        self.worker_pids: set[int] = set()
+        self._startup_failures = 0
+
+    # ------------------------------------------------------------------ main loop
+    def run(self) -> Iterator[dg.DagsterEvent]:
+        while (not self._stopping and not self._active.is_complete) or self._in_flight:
+            yield from self._check_interrupt()
+            if not self._stopping:
+                yield from self._launch()
+            yield from self._poll()
+            yield from self._reap()
+            yield from self._active.plan_events_iterator(self._ctx)
+        if self._stopping:
+            yield dg.engine_event(self._ctx, "backtest_executor: all workers stopped after the "
+                                  "termination request.")
+            raise dg.DagsterExecutionInterruptedError()
+
+    def _check_interrupt(self) -> Iterator[dg.DagsterEvent]:
+        if self._stopping:
+            if time.monotonic() > self._stop_deadline:
+                yield from self._kill_in_flight_after_interrupt()
+            return
+        if not self._active.check_for_interrupts():
+            return
+        busy = sorted(self._in_flight)
+        yield dg.engine_event(
+            self._ctx, f"backtest_executor: termination requested; interrupting {len(busy)} busy "
+            f"worker(s), killing any still running after "
+            f"{self._cfg.worker_shutdown_grace_seconds:g} s.", {"steps_interrupted": str(busy)})
+        self._stopping = True
+        self._stop_deadline = time.monotonic() + self._cfg.worker_shutdown_grace_seconds
+        self._active.mark_interrupted()
+        self._pool.interrupt_busy()
+
+    # ------------------------------------------------------------------ launch
+    def _launch(self) -> Iterator[dg.DagsterEvent]:
+        idle = self._pool.with_status(WorkerStatus.IDLE)
+        if not idle:
+            return
+        steps = self._active.get_steps_to_execute(limit=len(idle))
+        yield from self._active.concurrency_event_iterator(self._ctx)
+        if not steps:
+            return
+        known_state = self._active.get_known_state()
+        for step, worker in zip(steps, idle):
+            yield from self._dispatch(step, worker, known_state)
+
+    def _dispatch(
+        self, step: dg.ExecutionStep, worker: Worker, known_state: dg.KnownExecutionState
+    ) -> Iterator[dg.DagsterEvent]:
+        try:
+            timeout_s = self._timeout_for(step)
+        except InvalidStepTagError as exc:
+            self._in_flight[step.key] = InFlight(step, worker, 0, 0, None)
+            yield from self._fail_step(step.key, exc, allow_retry=False)
+            return
+        now = time.monotonic_ns()
+        self._in_flight[step.key] = InFlight(step, worker, self._ready_ns(step), now, timeout_s)
+        self._pool.assign(worker, StepRequest(step.key, known_state, now))
+
+    def _timeout_for(self, step: dg.ExecutionStep) -> float | None:
+        raw = step.tags.get(STEP_TIMEOUT_TAG)
+        if raw is None:
+            return self._cfg.default_step_timeout_seconds
+        try:
+            value = float(raw)
+        except ValueError:
+            value = -1.0
+        if value <= 0:
+            raise InvalidStepTagError(step.key, STEP_TIMEOUT_TAG, str(raw), "seconds > 0")
+        return value
+
+    def _ready_ns(self, step: dg.ExecutionStep) -> int:
+        upstream = step.get_execution_dependency_keys()
+        return max([self._start_ns, self._finished_ns.get(step.key, 0),
+                    *(self._finished_ns.get(key, 0) for key in upstream)])
+
+    # ------------------------------------------------------------------ poll
+    def _poll(self) -> Iterator[dg.DagsterEvent]:
+        by_conn = self._pool.by_conn()
+        if not by_conn:
+            time.sleep(self._cfg.memory_poll_interval_seconds)
+            return
+        for conn in wait(list(by_conn), timeout=self._poll_timeout()):
+            yield from self._drain(by_conn[conn])  # type: ignore[index]
+
+    def _poll_timeout(self) -> float:
+        timeout = self._cfg.memory_poll_interval_seconds
+        sleep = self._active.sleep_interval()
+        return max(0.0, min(timeout, sleep)) if sleep > 0 else timeout
+
+    def _drain(self, worker: Worker) -> Iterator[dg.DagsterEvent]:
+        """Handle every message waiting on the worker's pipe; EOF means it died."""
+        while worker.status is not WorkerStatus.DEAD:
+            message = _receive(worker)
+            if message is _NOTHING:
+                return
+            if message is _EOF:
+                yield from self._worker_died(worker)
+                return
+            yield from self._handle(worker, message)
+
+    def _handle(self, worker: Worker, message: object) -> Iterator[dg.DagsterEvent]:
+        if isinstance(message, StepEvent):
+            yield from self._handle_step_event(message)
+        elif isinstance(message, StepDone):
+            yield from self._step_done(worker, message)
+        elif isinstance(message, StepSystemError):
+            if message.step_key in self._in_flight:
+                self._in_flight[message.step_key].system_error = message.error
+        elif isinstance(message, WorkerReady):
+            yield from self._worker_ready(worker, message)
+        elif isinstance(message, WorkerStartFailed):
+            self._pool.kill(worker)
+            raise WorkerStartupError(message.pid, message.error.to_string())
+
+    def _handle_step_event(self, message: StepEvent) -> Iterator[dg.DagsterEvent]:
+        event = message.event
+        yield event
+        self._active.handle_event(event)
+        flight = self._in_flight.get(message.step_key)
+        if flight is not None and dg.is_terminal_step_event(event):
+            flight.terminal = True
+        if event.is_resource_init_failure and flight is not None and not flight.terminal:
+            yield from self._failure_for(flight, event.engine_event_data.error)
+
+    def _worker_ready(self, worker: Worker, ready: WorkerReady) -> Iterator[dg.DagsterEvent]:
+        self._pool.mark_ready(worker, ready)
+        self._startup_failures = 0
+        self.worker_pids.add(ready.pid)
+        startup = worker.startup_ms or 0.0
+        (self.replacement_ready_ms if worker.replaces is not None else self.startup_ms).append(startup)
+        if worker.replaces is None and not ready.warnings:
+            return
+        what = (f"replacing worker {worker.replaces}" if worker.replaces is not None
+                else "with isolation warnings")
+        yield dg.engine_event(
+            self._ctx, f"backtest_executor: worker {worker.worker_id} (pid {ready.pid}) ready in "
+            f"{startup:.0f} ms, {what}.",
+            {"pid": ready.pid, "time_to_ready_ms": round(startup, 1),
+             "isolation": str(ready.isolation), "warnings": "; ".join(ready.warnings) or "none"})
+
+    # ------------------------------------------------------------------ step completion
+    def _step_done(self, worker: Worker, done: StepDone) -> Iterator[dg.DagsterEvent]:
+        flight = self._in_flight.get(done.step_key)
+        if flight is None:
+            return
+        if not flight.terminal and flight.system_error is not None:
+            yield from self._failure_for(flight, flight.system_error)
+        now = time.monotonic_ns()
+        timings = self._timings(flight, done, now)
+        if self._cfg.record_step_timings:
+            yield dg.engine_event(
+                self._ctx.for_step(flight.step),
+                f"backtest_executor: step ran in worker {worker.worker_id} (pid {worker.pid}).",
+                {**{f"{k}_us": v for k, v in timings.items()}, "pid": worker.pid,
+                 "worker_steps_run": worker.steps_run + 1})
+        self._complete(flight, now)
+        self._pool.finish_step(worker)
+        self._maybe_recycle(worker)
+
+    def _timings(self, flight: InFlight, done: StepDone, now: int) -> dict[str, int]:
+        compute = done.finished_ns - done.received_ns - done.event_write_ns - done.event_send_ns
+        values = {
+            "queue_wait": flight.dispatched_ns - flight.ready_ns,
+            "dispatch": done.received_ns - flight.dispatched_ns,
+            "compute": compute,
+            "event_write": done.event_write_ns,
+            "event_send": done.event_send_ns,
+            "result": now - done.finished_ns,
+            "total": now - flight.ready_ns,
+        }
+        values = {k: max(0, v) // 1000 for k, v in values.items()}
+        for name, value in values.items():
+            self.counters[name].record(value)
+        return values
+
+    def _complete(self, flight: InFlight, now: int) -> None:
+        key = flight.step.key
+        self._finished_ns[key] = now
+        self._in_flight.pop(key, None)
+        self._active.verify_complete(self._ctx, key)
+
+    def _maybe_recycle(self, worker: Worker) -> None:
+        if worker.status is not WorkerStatus.IDLE or self._stopping:
+            return
+        limit = self._cfg.recycle_rss_mb
+        if worker.steps_run >= self._cfg.max_steps_per_worker or (
+            limit and rss_mb(worker) > limit
+        ):
+            self._pool.retire(worker)
+
+    def _failure_for(
+        self, flight: InFlight, error: dg.SerializableErrorInfo, allow_retry: bool = True
+    ) -> Iterator[dg.DagsterEvent]:
+        step_context = self._ctx.for_step(flight.step)
+        if allow_retry:
+            event = self._failure_or_retry(step_context, error, self._active.get_known_state())
+        else:
+            event = dg.step_failure_event(step_context, error)
+        flight.terminal = True
+        yield event
+        self._active.handle_event(event)
+
+    def _fail_step(
+        self, key: str, exc: Exception, allow_retry: bool = True
+    ) -> Iterator[dg.DagsterEvent]:
+        """Fail an in-flight step from the parent (its worker already killed or never used)."""
+        flight = self._in_flight[key]
+        if not flight.terminal:
+            error = dg.error_info_from_exception(exc)
+            yield dg.engine_event(self._ctx.for_step(flight.step), str(exc), error=error)
+            yield from self._failure_for(flight, error, allow_retry)
+        self._complete(flight, time.monotonic_ns())
+
+    # ------------------------------------------------------------------ reap
+    def _reap(self) -> Iterator[dg.DagsterEvent]:
+        self._pool.reap_retired()
+        now = time.monotonic()
+        if self._cfg.backtest_worker_memory_limit_mb and now >= self._next_memory_check:
+            self._next_memory_check = now + self._cfg.memory_poll_interval_seconds
+            yield from self._check_memory()
+        yield from self._check_timeouts()
+        for worker in self._pool.live():
+            if not worker.process.is_alive() and worker.status is not WorkerStatus.RETIRING:
+                yield from self._drain(worker)
+
+    def _check_memory(self) -> Iterator[dg.DagsterEvent]:
+        limit = self._cfg.backtest_worker_memory_limit_mb
+        for flight in list(self._in_flight.values()):
+            used = rss_mb(flight.worker)
+            if used > limit:
+                exc = WorkerMemoryLimitExceeded(flight.step.key, flight.worker.pid, limit, used)
+                yield from self._kill_and_fail(flight, exc)
+
+    def _check_timeouts(self) -> Iterator[dg.DagsterEvent]:
+        now = time.monotonic_ns()
+        for flight in list(self._in_flight.values()):
+            if flight.timeout_s is None:
+                continue
+            elapsed = (now - flight.dispatched_ns) / 1e9
+            if elapsed > flight.timeout_s:
+                exc = StepTimeout(flight.step.key, flight.worker.pid, flight.timeout_s, elapsed)
+                yield from self._kill_and_fail(flight, exc)
+
+    def _kill_and_fail(self, flight: InFlight, exc: Exception) -> Iterator[dg.DagsterEvent]:
+        worker = flight.worker
+        self._pool.kill(worker)
+        yield from self._drain_dead(worker)  # events sent before the kill still count
+        if flight.step.key in self._in_flight:
+            yield from self._fail_step(flight.step.key, exc)
+        self._restart(worker)
+
+    def _worker_died(self, worker: Worker) -> Iterator[dg.DagsterEvent]:
+        """EOF on the pipe: the worker exited or was killed from outside."""
+        retiring = worker.status is WorkerStatus.RETIRING
+        self._pool.kill(worker)
+        key = worker.step_key
+        if key is not None and key in self._in_flight:
+            exc = WorkerLost(key, worker.pid or worker.process.pid or 0, worker.process.exitcode)
+            yield from self._fail_step(key, exc)
+        if retiring:
+            self._pool.forget(worker)  # its successor was started when it was retired
+            return
+        if worker.ready_ns is None:
+            self._startup_failures += 1
+            if self._startup_failures >= MAX_STARTUP_FAILURES:
+                raise WorkerStartupError(worker.process.pid or 0, "it died before becoming "
+                                         f"ready ({MAX_STARTUP_FAILURES} workers in a row)")
+        self._restart(worker)
+
+    def _drain_dead(self, worker: Worker) -> Iterator[dg.DagsterEvent]:
+        while (message := _receive(worker)) not in (_NOTHING, _EOF):
+            yield from self._handle(worker, message)
+
+    def _restart(self, worker: Worker) -> None:
+        self._pool.forget(worker)
+        if not self._stopping:
+            self._pool.replace(worker)
+
+    def _kill_in_flight_after_interrupt(self) -> Iterator[dg.DagsterEvent]:
+        for flight in list(self._in_flight.values()):
+            self._pool.kill(flight.worker)
+            yield from self._drain_dead(flight.worker)
+            if flight.step.key in self._in_flight:
+                exc = dg.DagsterExecutionInterruptedError(
+                    f'Step "{flight.step.key}" was still running '
+                    f"{self._cfg.worker_shutdown_grace_seconds:g} s after the run was terminated; "
+                    f"its worker (pid {flight.worker.pid}) was killed.")
+                yield from self._fail_step(flight.step.key, exc, allow_retry=False)
+            self._pool.forget(flight.worker)

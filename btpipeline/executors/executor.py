@@ -1,0 +1,182 @@
+"""``backtest_executor``: run a job's steps in a pool of warm, isolated worker processes.
+
+The executor class is thin: it sets up isolation, the pool-slot limit, Dagster's
+ActiveExecution and the worker pool, then hands over to
+:class:`~btpipeline.executors.dispatch.DispatchLoop`.
+
+Concurrency across runs (``max_concurrent_backtests``): steps in the backtest pool
+(``@asset(pool="backtests")``) claim a Dagster instance concurrency slot before they are
+dispatched (ActiveExecution + InstanceConcurrencyContext, as the stock executors do with
+``concurrency.pools.granularity: op``). When ``max_concurrent_backtests`` is set and
+``sync_pool_limit`` is on, the run sets that pool's slot count, so the limit holds for every
+run on the instance. Within a run, at most that many workers exist.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import Any
+
+from dagster import InitExecutorContext, executor, multiple_process_executor_requirements
+
+from btpipeline.executors import dagster_internals as dg
+from btpipeline.executors.config import (
+    ExecutionConfig,
+    backtest_cores,
+    scanner_reserved_cores,
+    worker_count,
+)
+from btpipeline.executors.dispatch import PHASES, DispatchLoop
+from btpipeline.executors.isolation import IsolationSpec
+from btpipeline.executors.priority import JobPriority, priority_from_tags, step_priority
+from btpipeline.executors.protocol import WorkerSpec
+from btpipeline.executors.schema import BACKTEST_EXECUTOR_CONFIG
+from btpipeline.executors.worker_pool import WorkerPool
+
+
+def _sort_key(step: dg.ExecutionStep) -> float:
+    return -step_priority(step.tags)
+
+
+class BacktestExecutor(dg.Executor):
+    def __init__(
+        self,
+        config: ExecutionConfig,
+        step_dependency_config: dg.StepDependencyConfig | None = None,
+    ) -> None:
+        self.config = config
+        self._retries = dg.RetryMode(config.retries)
+        self._step_dependency_config = step_dependency_config or dg.StepDependencyConfig.default()
+
+    @property
+    def retries(self) -> dg.RetryMode:
+        return self._retries
+
+    @property
+    def step_dependency_config(self) -> dg.StepDependencyConfig:
+        return self._step_dependency_config
+
+    def execute(
+        self, plan_context: dg.PlanOrchestrationContext, execution_plan: dg.ExecutionPlan
+    ) -> Iterator[dg.DagsterEvent]:
+        run = plan_context.dagster_run
+        priority = priority_from_tags(run.tags)
+        slot_cores = self._slot_cores()
+        yield from self._sync_pool_limit(plan_context)
+        yield dg.engine_event(
+            plan_context, f"backtest_executor: starting {len(slot_cores)} warm worker(s), run "
+            f"priority {priority.name} (parent pid {os.getpid()}).",
+            self._plan_metadata(priority, slot_cores))
+        loop = None
+        with ExitStack() as stack:
+            concurrency = stack.enter_context(
+                dg.new_concurrency_context(plan_context.instance, run, priority.dagster_priority))
+            active = stack.enter_context(dg.new_active_execution(
+                execution_plan, self.retries, concurrency, _sort_key, len(slot_cores),
+                self._step_dependency_config))
+            pool = WorkerPool(self._mp_context(plan_context),
+                              self._spec_factory(plan_context, execution_plan, priority),
+                              slot_cores)
+            stack.callback(pool.shutdown)
+            pool.start_all()
+            loop = DispatchLoop(plan_context, active, pool, self.config,
+                                self.log_failure_or_retry_event_after_error)
+            yield from loop.run()
+        yield dg.engine_event(plan_context, "backtest_executor: finished; per-phase step "
+                              "timings in µs.", _summary(loop, pool))
+
+    # ------------------------------------------------------------------ helpers
+    def _slot_cores(self) -> list[int | None]:
+        available = sorted(os.sched_getaffinity(0))
+        cores = backtest_cores(self.config, available)
+        count = worker_count(self.config, available)
+        if not self.config.worker_affinity_enabled:
+            return [None] * count
+        return [cores[i % len(cores)] for i in range(count)]
+
+    def _plan_metadata(self, priority: JobPriority, slot_cores: list[int | None]) -> dict:
+        available = sorted(os.sched_getaffinity(0))
+        return {
+            "execution_mode": self.config.execution_mode.value,
+            "worker_cores": str(slot_cores),
+            "scanner_cores": str(list(scanner_reserved_cores(self.config, available))),
+            "nice": priority.nice if self.config.worker_priority_enabled else "inherited",
+            "sched_policy": priority.sched_policy.name if self.config.worker_priority_enabled
+            else "inherited",
+            "memory_limit_mb": self.config.backtest_worker_memory_limit_mb,
+            "max_steps_per_worker": self.config.max_steps_per_worker,
+        }
+
+    def _sync_pool_limit(self, ctx: dg.PlanOrchestrationContext) -> Iterator[dg.DagsterEvent]:
+        limit = self.config.max_concurrent_backtests
+        if not (limit and self.config.sync_pool_limit):
+            return
+        previous = dg.set_pool_limit(ctx.instance, self.config.backtest_pool, limit)
+        if previous is not None and previous != limit:
+            yield dg.engine_event(
+                ctx, f"backtest_executor: pool {self.config.backtest_pool!r} set to {limit} "
+                f"slot(s) instance-wide (was {previous}).")
+
+    def _mp_context(self, ctx: dg.PlanOrchestrationContext) -> Any:
+        mp_context = multiprocessing.get_context("forkserver")
+        preload = list(self.config.forkserver_preload)
+        module = ctx.reconstructable_job.get_module()
+        if module and module not in preload:
+            preload.append(module)
+        mp_context.set_forkserver_preload(preload)  # no effect once the forkserver runs
+        return mp_context
+
+    def _spec_factory(
+        self, ctx: dg.PlanOrchestrationContext, plan: dg.ExecutionPlan, priority: JobPriority
+    ):
+        cfg = self.config
+        common = dict(
+            instance_ref=ctx.instance.get_ref(), recon_job=ctx.reconstructable_job,
+            dagster_run=ctx.dagster_run, run_config=ctx.run_config,
+            repository_load_data=plan.repository_load_data, retry_mode=self.retries,
+            parent_pid=os.getpid(),
+        )
+
+        def make(worker_id: int, core: int | None) -> WorkerSpec:
+            isolation = IsolationSpec(
+                cores=(core,) if core is not None else None,
+                nice=priority.nice if cfg.worker_priority_enabled else None,
+                sched_policy=priority.sched_policy if cfg.worker_priority_enabled else None,
+                rlimit_as_mb=cfg.worker_rlimit_as_mb,
+            )
+            return WorkerSpec(worker_id=worker_id, isolation=isolation, **common)
+
+        return make
+
+
+def _summary(loop: DispatchLoop | None, pool: WorkerPool) -> dict[str, Any]:
+    if loop is None:
+        return {}
+    out: dict[str, Any] = {
+        "workers_started": len(loop.worker_pids),
+        "worker_replacements": pool.replacements,
+        "worker_startup_ms": str([round(ms, 1) for ms in loop.startup_ms]),
+        "replacement_time_to_ready_ms": str([round(ms, 1) for ms in loop.replacement_ready_ms]),
+    }
+    for phase in PHASES:
+        stats = loop.counters[phase].get_stats()
+        out[f"{phase}_p50_us"] = int(stats["p50"])
+        out[f"{phase}_p99_us"] = int(stats["p99"])
+    return out
+
+
+@executor(
+    name="backtest_executor",
+    config_schema=BACKTEST_EXECUTOR_CONFIG,
+    requirements=multiple_process_executor_requirements(),
+)
+def backtest_executor(init_context: InitExecutorContext) -> BacktestExecutor:
+    """Runs each step in a warm worker process pinned outside the live scanner's cores.
+
+    Workers start once per run (forkserver, preloaded), open the instance and rebuild the job
+    once, then run many steps. See ``btpipeline/executors/schema.py`` for the settings.
+    """
+    return BacktestExecutor(ExecutionConfig.from_executor_config(init_context.executor_config))

@@ -1,0 +1,20 @@
+"""Tags the backtest executor reads, namespaced under ``btpipeline/`` (plus Dagster's own).
+
+Run tags:
+    ``btpipeline/priority``   a :class:`~btpipeline.executors.priority.JobPriority` name
+                              (CRITICAL, HIGH, NORMAL, LOW, BULK); wins over ``dagster/priority``.
+    ``dagster/priority``      Dagster's integer run priority (queue order, pool claims).
+
+Op tags:
+    ``btpipeline/timeout_seconds``  per-step wall-clock limit (float seconds).
+    ``dagster/priority``            within a run, ready steps start highest first.
+"""
+
+from __future__ import annotations
+
+RUN_PRIORITY_TAG = "btpipeline/priority"
+DAGSTER_PRIORITY_TAG = "dagster/priority"
+STEP_TIMEOUT_TAG = "btpipeline/timeout_seconds"
+
+#: Default Dagster concurrency pool for backtest steps (``@asset(pool=BACKTEST_POOL)``).
+BACKTEST_POOL = "backtests"

@@ -1,0 +1,98 @@
+"""The warm worker process: open the instance and rebuild the job once, then run many steps.
+
+Started by :class:`~btpipeline.executors.worker_pool.WorkerPool` through a ``forkserver``
+context, so Dagster, SQLAlchemy and the data stack are already imported. The worker leads its
+own process group (the parent kills the whole group) and exits when the run process is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from multiprocessing.connection import Connection
+
+from btpipeline.executors.dagster_internals import (
+    DagsterInstance,
+    StepRunner,
+    capture_interrupts,
+    serializable_error_info_from_exc_info,
+    time_event_writes,
+)
+from btpipeline.executors.isolation import apply_isolation, current_isolation
+from btpipeline.executors.protocol import (
+    StepDone,
+    StepEvent,
+    StepRequest,
+    StepSystemError,
+    WorkerReady,
+    WorkerSpec,
+    WorkerStartFailed,
+)
+
+PARENT_CHECK_INTERVAL_S = 1.0
+
+
+def worker_main(conn: Connection, spec: WorkerSpec) -> None:
+    """Process entry point (must stay importable at module level for forkserver pickling)."""
+    os.setpgid(0, 0)
+    warnings = apply_isolation(spec.isolation)
+    _watch_parent(spec.parent_pid)
+    with capture_interrupts():
+        try:
+            instance = DagsterInstance.from_ref(spec.instance_ref)
+            runner = StepRunner(spec.recon_job, spec.dagster_run, spec.run_config,
+                                spec.repository_load_data, spec.retry_mode, instance)
+            pop_write_ns = time_event_writes(instance)
+        except BaseException:  # noqa: BLE001 - reported to the parent, which fails the run
+            error = serializable_error_info_from_exc_info(sys.exc_info())
+            conn.send(WorkerStartFailed(spec.worker_id, os.getpid(), error))
+            return
+        conn.send(WorkerReady(spec.worker_id, os.getpid(), time.monotonic_ns(),
+                              current_isolation(), warnings))
+        with instance:
+            _serve(conn, runner, pop_write_ns)
+
+
+def _serve(conn: Connection, runner: StepRunner, pop_write_ns: object) -> None:
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            return
+        if request is None:
+            return
+        _run_step(conn, runner, request, pop_write_ns)  # type: ignore[arg-type]
+
+
+def _run_step(conn: Connection, runner: StepRunner, request: StepRequest, pop_write_ns) -> None:
+    received = time.monotonic_ns()
+    pop_write_ns()
+    send_ns = 0
+    try:
+        for event in runner.run_step(request.step_key, request.known_state):
+            start = time.perf_counter_ns()
+            conn.send(StepEvent(request.step_key, event))
+            send_ns += time.perf_counter_ns() - start
+    except BaseException:  # noqa: BLE001 - the parent turns it into a step failure
+        conn.send(StepSystemError(request.step_key,
+                                  serializable_error_info_from_exc_info(sys.exc_info())))
+    conn.send(StepDone(request.step_key, received, time.monotonic_ns(), pop_write_ns(), send_ns))
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Kill this worker's process group once the run process has gone (no orphans)."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_CHECK_INTERVAL_S)
+            try:
+                os.kill(parent_pid, 0)
+            except ProcessLookupError:
+                os.killpg(os.getpgid(0), signal.SIGKILL)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, name="btpipeline-parent-watch", daemon=True).start()

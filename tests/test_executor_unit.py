@@ -1,0 +1,223 @@
+"""Pure-function tests of the backtest executor: config, cores, priority, counters, API."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import btpipeline.executors as executors
+from btpipeline.executors.config import (
+    ExecutionConfig,
+    ExecutionMode,
+    backtest_cores,
+    scanner_reserved_cores,
+    worker_count,
+)
+from btpipeline.executors.counters import (
+    CounterType,
+    PerformanceCounter,
+    PerformanceProfiler,
+    get_counter,
+)
+from btpipeline.executors.errors import (
+    ExecutorConfigError,
+    StepTimeout,
+    WorkerLost,
+    WorkerMemoryLimitExceeded,
+)
+from btpipeline.executors.executor import BacktestExecutor
+from btpipeline.executors.priority import (
+    JobPriority,
+    SchedPolicy,
+    priority_from_tags,
+    priority_tags,
+)
+from btpipeline.executors.schema import BACKTEST_EXECUTOR_CONFIG
+
+
+def test_public_api_is_pinned():
+    assert sorted(executors.__all__) == sorted([
+        "BACKTEST_POOL", "RUN_PRIORITY_TAG", "STEP_TIMEOUT_TAG", "BacktestExecutor",
+        "CounterType", "ExecutionConfig", "ExecutionMode", "ExecutorConfigError",
+        "ExecutorError", "InvalidStepTagError", "JobPriority", "PerformanceCounter",
+        "PerformanceProfiler", "StepTimeout", "WorkerLost", "WorkerMemoryLimitExceeded",
+        "WorkerStartupError", "backtest_executor", "get_counter", "priority_from_tags",
+        "priority_tags",
+    ])
+    for name in executors.__all__:
+        assert getattr(executors, name) is not None
+
+
+def test_only_dagster_internals_imports_private_dagster():
+    import pathlib
+    import re
+
+    private = re.compile(r"^\s*(from|import)\s+dagster\._", re.MULTILINE)
+    package = pathlib.Path(executors.__file__).parent
+    offenders = [
+        path.name for path in package.glob("*.py")
+        if path.name != "dagster_internals.py" and private.search(path.read_text())
+    ]
+    assert offenders == []
+
+
+def test_every_schema_field_has_a_description_and_a_dataclass_field():
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(ExecutionConfig)}
+    for key, field in BACKTEST_EXECUTOR_CONFIG.items():
+        assert field.description, key
+        assert key in names, key
+
+
+# ---------------------------------------------------------------- cores and modes
+
+
+@pytest.mark.parametrize(
+    ("mode", "cores", "expected"),
+    [
+        (ExecutionMode.STANDALONE, [0, 1], (0, 1)),
+        (ExecutionMode.CONCURRENT, [0, 1], (1,)),
+        (ExecutionMode.PRIORITY_LIVE, [0, 1], (1,)),
+        (ExecutionMode.CONCURRENT, list(range(8)), (2, 3, 4, 5, 6, 7)),
+        (ExecutionMode.PRIORITY_LIVE, list(range(8)), (2, 3, 4, 5)),
+        (ExecutionMode.CONCURRENT, [0], (0,)),
+    ],
+)
+def test_backtest_cores_by_mode(mode, cores, expected):
+    cfg = ExecutionConfig(execution_mode=mode, live_scanner_cpu_reserve=0.25)
+    assert backtest_cores(cfg, cores) == expected
+
+
+def test_reserve_never_takes_the_last_core():
+    cfg = ExecutionConfig(live_scanner_cpu_reserve=0.9)
+    assert scanner_reserved_cores(cfg, [0, 1]) == (0,)
+    assert backtest_cores(cfg, [0, 1]) == (1,)
+    explicit = ExecutionConfig(scanner_cores=(0, 1))
+    assert backtest_cores(explicit, [0, 1]) == (1,)
+
+
+def test_explicit_scanner_cores_win_over_the_fraction():
+    cfg = ExecutionConfig(scanner_cores=(3,), live_scanner_cpu_reserve=0.5)
+    assert backtest_cores(cfg, [0, 1, 2, 3]) == (0, 1, 2)
+
+
+def test_worker_count_defaults_to_backtest_cores():
+    assert worker_count(ExecutionConfig(), [0, 1]) == 1
+    assert worker_count(ExecutionConfig(max_concurrent_backtests=3), [0, 1]) == 3
+
+
+def test_affinity_disabled_pins_nothing():
+    executor = BacktestExecutor(ExecutionConfig(worker_affinity_enabled=False,
+                                                max_concurrent_backtests=2))
+    assert executor._slot_cores() == [None, None]
+    pinned = BacktestExecutor(ExecutionConfig(max_concurrent_backtests=3,
+                                              execution_mode=ExecutionMode.STANDALONE))
+    assert all(core is not None for core in pinned._slot_cores())
+
+
+# ---------------------------------------------------------------- config and env
+
+
+def test_env_overrides_run_config():
+    cfg = ExecutionConfig.from_executor_config(
+        {"max_concurrent_backtests": 4, "execution_mode": "STANDALONE",
+         "retries": {"enabled": {}}},
+        environ={"BTPIPELINE_MAX_CONCURRENT_BACKTESTS": "1",
+                 "BTPIPELINE_SCANNER_CORES": "0,1",
+                 "BTPIPELINE_WORKER_AFFINITY_ENABLED": "false",
+                 "BTPIPELINE_EXECUTION_MODE": "priority_live"},
+    )
+    assert cfg.max_concurrent_backtests == 1
+    assert cfg.scanner_cores == (0, 1)
+    assert cfg.worker_affinity_enabled is False
+    assert cfg.execution_mode is ExecutionMode.PRIORITY_LIVE
+    assert cfg.retries == "enabled"
+
+
+def test_bad_settings_name_the_field_and_the_fix():
+    with pytest.raises(ExecutorConfigError, match="BTPIPELINE_MAX_STEPS_PER_WORKER"):
+        ExecutionConfig.from_executor_config({}, environ={"BTPIPELINE_MAX_STEPS_PER_WORKER": "x"})
+    with pytest.raises(ExecutorConfigError, match="live_scanner_cpu_reserve.*Fix"):
+        ExecutionConfig(live_scanner_cpu_reserve=1.5)
+    with pytest.raises(ValueError):
+        ExecutionConfig.from_executor_config({"execution_mode": "FAST"}, environ={})
+
+
+def test_config_is_frozen():
+    cfg = ExecutionConfig()
+    with pytest.raises(AttributeError):
+        cfg.max_steps_per_worker = 3  # type: ignore[misc]
+
+
+def test_recycle_threshold_defaults_to_80_percent_of_the_limit():
+    assert ExecutionConfig(backtest_worker_memory_limit_mb=1000).recycle_rss_mb == 800
+    assert ExecutionConfig(worker_recycle_rss_mb=0).recycle_rss_mb is None
+
+
+# ---------------------------------------------------------------- priority
+
+
+def test_priority_mapping():
+    assert [p.dagster_priority for p in JobPriority] == [20, 10, 0, -10, -20]
+    assert [p.nice for p in JobPriority] == [0, 0, 5, 10, 19]
+    assert JobPriority.LOW.sched_policy is SchedPolicy.BATCH
+    assert JobPriority.BULK.sched_policy is SchedPolicy.IDLE
+
+
+def test_priority_from_tags():
+    assert priority_from_tags({}) is JobPriority.NORMAL
+    assert priority_from_tags({"btpipeline/priority": "bulk"}) is JobPriority.BULK
+    assert priority_from_tags({"dagster/priority": "15"}) is JobPriority.HIGH
+    assert priority_from_tags({"dagster/priority": "-10"}) is JobPriority.LOW
+    assert priority_from_tags({"btpipeline/priority": "HIGH", "dagster/priority": "-20"}) \
+        is JobPriority.HIGH
+    assert priority_from_tags({"dagster/priority": "soon"}) is JobPriority.NORMAL
+    assert priority_tags(JobPriority.LOW) == {"btpipeline/priority": "LOW",
+                                              "dagster/priority": "-10"}
+
+
+# ---------------------------------------------------------------- errors
+
+
+def test_error_messages_say_limit_used_and_fix():
+    mem = WorkerMemoryLimitExceeded("bt_eurusd", 123, 512, 900.4)
+    assert isinstance(mem, MemoryError)
+    assert "512 MiB" in str(mem) and "900 MiB" in str(mem) and "Fix" in str(mem)
+    timeout = StepTimeout("bt_eurusd", 123, 5, 6.2)
+    assert isinstance(timeout, TimeoutError)
+    assert "timeout of 5 s" in str(timeout) and "6.2 s" in str(timeout)
+    lost = WorkerLost("bt_eurusd", 123, -9)
+    assert "SIGKILL" in str(lost) and "RetryPolicy" in str(lost)
+
+
+# ---------------------------------------------------------------- counters
+
+
+def test_counter_timers_and_stats():
+    counter = PerformanceCounter("unit", CounterType.TIMING)
+    timer = counter.start_timer()
+    time.sleep(0.002)
+    duration = counter.stop_timer(timer)
+    assert duration > 0
+    assert counter.get_stats()["count"] == 1
+    samples = PerformanceCounter("unit.samples")
+    for value in range(1, 101):
+        samples.record(value)
+    stats = samples.get_stats()
+    assert stats["count"] == 100
+    assert (stats["p50"], stats["p99"], stats["max"], stats["average"]) == (50, 99, 100, 50.5)
+    with pytest.raises(KeyError, match="start_timer"):
+        counter.stop_timer(timer)
+
+
+def test_empty_counter_and_profiler():
+    assert PerformanceCounter("empty").get_stats()["count"] == 0
+    with PerformanceProfiler("unit.profiled") as profiler:
+        sum(range(1000))
+    with PerformanceProfiler("unit.profiled") as again:
+        sum(range(1000))
+    assert profiler.duration_us is not None
+    assert again.get_stats()["count"] == 2
+    assert get_counter("unit.profiled") is profiler.counter
