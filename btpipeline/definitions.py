@@ -9,6 +9,7 @@ from btpipeline import universe
 from btpipeline.assets.backtests import backtest_asset
 from btpipeline.assets.market_data import candles_asset
 from btpipeline.assets.reports import report_asset
+from btpipeline.executors import backtest_executor
 from btpipeline.jobs import backtest_job, market_data_job, reports_job
 from btpipeline.resources.market_data_store import MarketDataStore
 from btpipeline.resources.results_database import ResultsDatabase
@@ -39,6 +40,7 @@ def build_definitions(resources: Mapping[str, object] | None = None) -> Definiti
         schedules=[make_nightly_schedule(backtests)],
         sensors=[make_market_data_sensor(market_data, strategies)],
         resources=dict(resources or default_resources()),
+        executor=backtest_executor,
     )
 
 

@@ -10,7 +10,6 @@ from dagster import AssetKey, DagsterInstance
 from tests.support import btpipeline, project_env, run
 
 pytestmark = pytest.mark.slow
-IN_PROCESS = "execution:\n  config:\n    in_process: {}\n"
 
 
 def _instance(env) -> DagsterInstance:
@@ -21,10 +20,8 @@ def test_dagster_job_execute_runs_a_backtest_partition(tmp_path) -> None:
     env = project_env(tmp_path)
     btpipeline("generate", "--epics", "EURUSD,GBPUSD,USDJPY,AUDUSD,USDCHF,USDCAD",
                "--start", "2024-01-01", "--end", "2024-01-31", env=env)
-    config = tmp_path / "run.yaml"
-    config.write_text(IN_PROCESS)
     run(["dagster", "job", "execute", "-m", "btpipeline.definitions", "-j", "backtest_job",
-         "--tags", json.dumps({"dagster/partition": "2024-01-01"}), "-c", str(config)], env)
+         "--tags", json.dumps({"dagster/partition": "2024-01-01"})], env)
     instance = _instance(env)
     key = AssetKey(["backtest", "ema_crossover", "USDJPY"])
     assert instance.get_materialized_partitions(key) == {"2024-01-01"}

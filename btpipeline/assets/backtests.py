@@ -28,6 +28,7 @@ from btpipeline.assets.keys import backtest_group, backtest_key, candles_key
 from btpipeline.assets.partitions import monthly_partitions
 from btpipeline.assets.time_windows import window_ns
 from btpipeline.epics import Epic, get_epic
+from btpipeline.executors.tags import BACKTEST_POOL
 from btpipeline.errors import BtPipelineError
 from btpipeline.resources.market_data_store import MarketDataStore
 from btpipeline.resources.results_database import ResultsDatabase
@@ -134,6 +135,7 @@ def backtest_asset(strategy: str, epic: str) -> AssetsDefinition:
         partitions_def=monthly_partitions,
         backfill_policy=BackfillPolicy.single_run(),
         deps=[candles_key(epic)],
+        pool=BACKTEST_POOL,
         description=f"{strategy} on {epic}: trades and daily P&L per month in the results DB.",
         tags={"btpipeline/strategy": strategy, "btpipeline/epic": epic},
         kinds={"numpy"},
