@@ -53,3 +53,7 @@ def market_data_job_def():  # noqa: ANN201 - a reconstructable entry point for e
 
 def reports_job_def():  # noqa: ANN201
     return defs.resolve_job_def("reports_job")
+
+
+def backtest_job_def():  # noqa: ANN201
+    return defs.resolve_job_def("backtest_job")

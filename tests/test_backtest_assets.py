@@ -108,6 +108,8 @@ def test_a_month_without_data_fails_clearly_and_keeps_stored_rows(instance, reso
     assert not result.success
     message = _failure_message(result)
     assert "EURUSD" in message and "btpipeline generate" in message
+    # Bad input fails the same way every time: no retry despite the asset's RetryPolicy.
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
     after = db.count_rows()
     assert after["backtest_signals"] == before["backtest_signals"]
     assert after["backtest_daily_pnl"] == before["backtest_daily_pnl"]

@@ -19,6 +19,7 @@ from dagster import (
     Config,
     MaterializeResult,
     MetadataValue,
+    RetryPolicy,
     asset,
 )
 from pydantic import Field
@@ -33,6 +34,11 @@ from btpipeline.errors import BtPipelineError
 from btpipeline.resources.market_data_store import MarketDataStore
 from btpipeline.resources.results_database import ResultsDatabase
 from btpipeline.strategies import CostModel, get_strategy, run_backtest
+
+
+# A lost worker (killed, out of memory) is retried; results writes are idempotent, so a retry
+# replaces whatever the failed attempt wrote. Bad input is never retried (see failures.py).
+BACKTEST_RETRY_POLICY = RetryPolicy(max_retries=2, delay=1)
 
 
 class BacktestConfig(Config):
@@ -136,6 +142,7 @@ def backtest_asset(strategy: str, epic: str) -> AssetsDefinition:
         backfill_policy=BackfillPolicy.single_run(),
         deps=[candles_key(epic)],
         pool=BACKTEST_POOL,
+        retry_policy=BACKTEST_RETRY_POLICY,
         description=f"{strategy} on {epic}: trades and daily P&L per month in the results DB.",
         tags={"btpipeline/strategy": strategy, "btpipeline/epic": epic},
         kinds={"numpy"},

@@ -6,5 +6,6 @@ from btpipeline.errors import BtPipelineError
 
 
 def step_failure(error: BtPipelineError) -> Failure:
+    """Bad input fails the same way on every attempt, so it is not retried."""
     return Failure(description=f"{type(error).__name__}: {error}",
-                   metadata={"error_type": type(error).__name__})
+                   metadata={"error_type": type(error).__name__}, allow_retries=False)
