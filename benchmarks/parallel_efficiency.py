@@ -117,6 +117,8 @@ def main() -> None:
         os.environ["BTPIPELINE_HOME"] = str(Path(tmp) / "btp")
         os.environ["DAGSTER_HOME"] = str(Path(tmp) / "dagster_home")
         Path(os.environ["DAGSTER_HOME"]).mkdir()
+        repo_yaml = Path(__file__).resolve().parent.parent / "dagster.yaml"
+        (Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml").write_text(repo_yaml.read_text())
         if args.results_url:
             os.environ["BTPIPELINE_RESULTS_URL"] = args.results_url
         from btpipeline import universe

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Table, delete
@@ -28,14 +29,39 @@ def clear_partitions(conn: Connection, strategy: str, epic: str, keys: Sequence[
 
 def insert_rows(conn: Connection, fill_rows: list[dict[str, Any]],
                 daily_rows: list[dict[str, Any]]) -> None:
-    """Bulk insert: ``COPY`` on PostgreSQL (30k rows in ~0.1 s), executemany on SQLite."""
+    """Bulk insert: ``COPY`` on PostgreSQL (30k rows in ~0.1 s), the driver's executemany on
+    SQLite (SQLAlchemy's own executemany spends ~3x longer building parameters than SQLite
+    spends inserting)."""
     for table, rows in ((signals, fill_rows), (daily_pnl, daily_rows)):
         if not rows:
             continue
         if conn.dialect.name == "postgresql":
             _copy_rows(conn, table, rows)
         else:
-            conn.execute(table.insert(), rows)
+            _executemany_rows(conn, table, rows)
+
+
+def _executemany_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """One ``INSERT`` executed for every row by the DB-API cursor, in the open transaction."""
+    preparer = conn.dialect.identifier_preparer
+    columns = list(rows[0])
+    statement = (f"INSERT INTO {preparer.quote(table.name)} "
+                 f"({', '.join(preparer.quote(c) for c in columns)}) "
+                 f"VALUES ({', '.join('?' for _ in columns)})")
+    values = [list(map(itemgetter(column), rows)) for column in columns]
+    for i, column in enumerate(columns):  # only typed columns (timestamps) need converting
+        process = table.c[column].type.bind_processor(conn.dialect)
+        if process is not None:
+            values[i] = list(map(process, values[i]))
+    params = list(zip(*values))
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(statement, params)
+    except conn.dialect.loaded_dbapi.Error as error:  # as SQLAlchemy would wrap it
+        raise DBAPIError.instance(statement, None, error, conn.dialect.loaded_dbapi.Error
+                                  ) from error
+    finally:
+        cursor.close()
 
 
 def _copy_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
