@@ -45,7 +45,15 @@ EXECUTORS = {
     "backtest_executor_no_timing_events": (backtest_executor, {
         "max_concurrent_backtests": 2, "execution_mode": "STANDALONE",
         "record_step_timings": False}),
+    "backtest_executor_file_logs": (backtest_executor,
+                                    {"max_concurrent_backtests": 2, "execution_mode": "STANDALONE"}),
 }
+
+# Instance settings per configuration: btpipeline's dagster.yaml uses FileComputeLogManager,
+# which captures step output without Dagster's two `tail` processes per step.
+FILE_LOGS = {"compute_logs": {"module": "btpipeline.executors.compute_logs",
+                              "class": "FileComputeLogManager", "config": {}}}
+INSTANCE_OVERRIDES = {"backtest_executor_file_logs": FILE_LOGS}
 
 
 def _noop_op(index: int):
@@ -96,7 +104,8 @@ def run_one(name: str, steps: int, repeats: int, storage_root: str | None) -> di
         EXECUTORS[config_name][1] else {}
     walls, summaries = [], []
     with tempfile.TemporaryDirectory(dir=storage_root) as home, \
-            instance_for_test(temp_dir=home) as instance:
+            instance_for_test(temp_dir=home,
+                              overrides=INSTANCE_OVERRIDES.get(config_name)) as instance:
         for attempt in range(repeats):
             if name == "recovery":
                 run_config["ops"] = {"dies_once": {"config": {"marker": f"{home}/m{attempt}"}}}
@@ -126,7 +135,8 @@ def _plan(quick: bool) -> list[tuple[str, int, int]]:
     plan.insert(1, ("multiprocess_spawn", 20, 1))
     if not quick:
         plan += [("in_process", 200, 1), ("multiprocess_forkserver", 200, 1),
-                 ("backtest_executor", 200, 2), ("backtest_executor_no_timing_events", 200, 2)]
+                 ("backtest_executor", 200, 2), ("backtest_executor_no_timing_events", 200, 2),
+                 ("backtest_executor_file_logs", 200, 2)]
     return plan + [("recovery", 4, 3)]
 
 
