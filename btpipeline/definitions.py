@@ -14,7 +14,9 @@ from btpipeline.jobs import backtest_job, market_data_job, reports_job
 from btpipeline.resources.market_data_store import MarketDataStore
 from btpipeline.resources.results_database import ResultsDatabase
 from btpipeline.schedules import make_nightly_schedule
+from btpipeline.monitor.settings import ResourceMonitorSettings
 from btpipeline.sensors.market_data_sensor import make_market_data_sensor
+from btpipeline.sensors.resource_monitor import machine_health, make_resource_monitor_sensor
 
 
 def default_resources() -> dict[str, object]:
@@ -24,7 +26,8 @@ def default_resources() -> dict[str, object]:
                   if os.environ.get("BTPIPELINE_RESULTS_URL") else ResultsDatabase())
     market_data = (MarketDataStore(root=EnvVar("BTPIPELINE_DATA_DIR"))
                    if os.environ.get("BTPIPELINE_DATA_DIR") else MarketDataStore())
-    return {"market_data": market_data, "results_db": results_db}
+    return {"market_data": market_data, "results_db": results_db,
+            "monitor_settings": ResourceMonitorSettings()}
 
 
 def build_definitions(resources: Mapping[str, object] | None = None) -> Definitions:
@@ -35,11 +38,12 @@ def build_definitions(resources: Mapping[str, object] | None = None) -> Definiti
     return Definitions(
         assets=[candles_asset(e) for e in epics]
         + [backtest_asset(s, e) for s in strategies for e in epics]
-        + [report_asset(s, epics) for s in strategies],
+        + [report_asset(s, epics) for s in strategies] + [machine_health],
         jobs=[backtests, market_data, reports_job()],
         schedules=[make_nightly_schedule(backtests)],
-        sensors=[make_market_data_sensor(market_data, strategies)],
-        resources=dict(resources or default_resources()),
+        sensors=[make_market_data_sensor(market_data, strategies),
+                 make_resource_monitor_sensor()],
+        resources={**default_resources(), **(resources or {})},
         executor=backtest_executor,
     )
 

@@ -94,8 +94,9 @@ def set_pool_limit(instance: DagsterInstance, pool: str, slots: int) -> int | No
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
         return None
-    previous = storage.get_concurrency_info(pool).slot_count
-    if previous != slots:
+    info = storage.get_concurrency_info(pool)
+    previous = None if info.using_default_limit else info.limit
+    if previous != slots:  # a pool never set explicitly reports 0 slots: set it anyway
         storage.set_concurrency_slots(pool, slots)
     return previous
 

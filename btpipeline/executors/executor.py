@@ -114,6 +114,13 @@ class BacktestExecutor(dg.Executor):
         limit = self.config.max_concurrent_backtests
         if not (limit and self.config.sync_pool_limit):
             return
+        from btpipeline.monitor.queue_control import breaker_holds_pool  # no import cycle
+
+        if breaker_holds_pool(ctx.instance):
+            yield dg.engine_event(
+                ctx, f"backtest_executor: the circuit breaker holds pool "
+                f"{self.config.backtest_pool!r}; its limit is left as the breaker set it.")
+            return
         previous = dg.set_pool_limit(ctx.instance, self.config.backtest_pool, limit)
         if previous is not None and previous != limit:
             yield dg.engine_event(

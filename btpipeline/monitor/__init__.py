@@ -1,0 +1,1 @@
+"""Resource monitoring and the circuit breaker that protects the live scanner."""

@@ -1,0 +1,41 @@
+"""The resource monitor's settings, as a Dagster resource (run config, env vars, UI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from btpipeline.executors.tags import BACKTEST_POOL
+from btpipeline.monitor.breaker import BreakerThresholds
+
+
+class ResourceMonitorSettings(ConfigurableResource):
+    """Thresholds of the circuit breaker and what it controls."""
+
+    cpu_threshold: float = Field(default=0.85, description="Trip when CPU use exceeds this fraction.")
+    memory_threshold: float = Field(default=0.90, description="Trip when memory use exceeds this fraction.")
+    cpu_pressure_threshold: float = Field(
+        default=40.0, description="Trip when /proc/pressure/cpu 'some avg10' exceeds this (%).")
+    scanner_latency_budget_ms: float = Field(
+        default=1000.0, description="Trip when the live scanner's p99 latency exceeds this.")
+    hysteresis: float = Field(
+        default=0.10, description="Reset levels are the trip levels times (1 - hysteresis).")
+    cooldown_seconds: float = Field(default=30.0, description="Minimum time OPEN before HALF_OPEN.")
+    probe_seconds: float = Field(default=30.0, description="Healthy time HALF_OPEN before CLOSED.")
+    backtest_pool: str = Field(default=BACKTEST_POOL, description="Concurrency pool to throttle.")
+    normal_pool_limit: int = Field(default=2, description="Backtest pool slots when CLOSED.")
+    scanner_status_file: str | None = Field(
+        default=None, description="The live scanner's status JSON; unset: no latency signal.")
+
+    def thresholds(self) -> BreakerThresholds:
+        return BreakerThresholds(
+            cpu_threshold=self.cpu_threshold, memory_threshold=self.memory_threshold,
+            cpu_pressure_threshold=self.cpu_pressure_threshold,
+            scanner_latency_budget_ms=self.scanner_latency_budget_ms,
+            hysteresis=self.hysteresis, cooldown_seconds=self.cooldown_seconds,
+            probe_seconds=self.probe_seconds)
+
+    def status_path(self) -> Path | None:
+        return Path(self.scanner_status_file) if self.scanner_status_file else None
