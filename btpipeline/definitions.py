@@ -11,10 +11,10 @@ from btpipeline.assets.market_data import candles_asset
 from btpipeline.assets.reports import report_asset
 from btpipeline.executors import backtest_executor
 from btpipeline.jobs import backtest_job, market_data_job, reports_job
+from btpipeline.monitor.settings import ResourceMonitorSettings
 from btpipeline.resources.market_data_store import MarketDataStore
 from btpipeline.resources.results_database import ResultsDatabase
 from btpipeline.schedules import make_nightly_schedule
-from btpipeline.monitor.settings import ResourceMonitorSettings
 from btpipeline.sensors.market_data_sensor import make_market_data_sensor
 from btpipeline.sensors.resource_monitor import machine_health, make_resource_monitor_sensor
 

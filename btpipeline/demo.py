@@ -21,8 +21,6 @@ from btpipeline.resources.results_database import ResultsDatabase
 from btpipeline.strategies import get_strategy
 from btpipeline.validation import check_date_range
 
-
-
 # The demo prints its own summary; the run's full logs are in the UI.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 

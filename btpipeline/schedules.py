@@ -10,8 +10,8 @@ from dagster import (
     schedule,
 )
 
-from btpipeline.jobs import AssetJob
 from btpipeline.assets.partitions import month_key
+from btpipeline.jobs import AssetJob
 
 
 def make_nightly_schedule(job: AssetJob) -> ScheduleDefinition:

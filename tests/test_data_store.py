@@ -14,8 +14,12 @@ from btpipeline.data.candles import FIELDS, Candles
 from btpipeline.data.store import CandleStore, generate_into_store, import_csv_into_store
 from btpipeline.data.synthetic import generate_candles
 from btpipeline.epics import get_epic
-from btpipeline.errors import (CorruptDataFileError, DataValidationError, MissingDataError,
-                               UnknownEpicError)
+from btpipeline.errors import (
+    CorruptDataFileError,
+    DataValidationError,
+    MissingDataError,
+    UnknownEpicError,
+)
 
 EURUSD = get_epic("EURUSD")
 

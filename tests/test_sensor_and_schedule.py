@@ -7,9 +7,9 @@ import os
 
 from dagster import build_schedule_context, build_sensor_context
 
+from btpipeline.data.store import generate_into_store
 from btpipeline.definitions import defs
 from btpipeline.resources.market_data_store import MarketDataStore
-from btpipeline.data.store import generate_into_store
 from btpipeline.sensors.market_data_sensor import contiguous
 
 RANGE_START = "dagster/asset_partition_range_start"

@@ -12,8 +12,17 @@ import pytest
 from btpipeline.epics import get_epic
 from btpipeline.errors import InvalidDateRangeError, InvalidParameterError, UnknownStrategyError
 from btpipeline.strategies import (
-    STRATEGIES, CostModel, MacdParams, ema, get_strategy, macd, params_dict, run_backtest,
-    simulate, strategy_names, wilder_rsi,
+    STRATEGIES,
+    CostModel,
+    MacdParams,
+    ema,
+    get_strategy,
+    macd,
+    params_dict,
+    run_backtest,
+    simulate,
+    strategy_names,
+    wilder_rsi,
 )
 from btpipeline.strategies.base import decay_bars, ema_alpha
 from tests.test_strategies_reference import random_walk_candles

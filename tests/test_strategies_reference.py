@@ -14,7 +14,14 @@ import pytest
 from btpipeline.data.candles import Candles
 from btpipeline.epics import get_epic
 from btpipeline.strategies import (
-    CostModel, ema, get_strategy, macd, rolling_mean, rolling_std, run_backtest, wilder_rsi,
+    CostModel,
+    ema,
+    get_strategy,
+    macd,
+    rolling_mean,
+    rolling_std,
+    run_backtest,
+    wilder_rsi,
 )
 
 MINUTE_NS = 60 * 1_000_000_000

@@ -29,12 +29,11 @@ from btpipeline.assets.keys import backtest_group, backtest_key, candles_key
 from btpipeline.assets.partitions import monthly_partitions
 from btpipeline.assets.time_windows import window_ns
 from btpipeline.epics import Epic, get_epic
-from btpipeline.executors.tags import BACKTEST_POOL
 from btpipeline.errors import BtPipelineError
+from btpipeline.executors.tags import BACKTEST_POOL
 from btpipeline.resources.market_data_store import MarketDataStore
 from btpipeline.resources.results_database import ResultsDatabase
 from btpipeline.strategies import CostModel, get_strategy, run_backtest
-
 
 # A lost worker (killed, out of memory) is retried; results writes are idempotent, so a retry
 # replaces whatever the failed attempt wrote. Bad input is never retried (see failures.py).

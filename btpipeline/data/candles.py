@@ -25,20 +25,20 @@ class Candles:
     def __len__(self) -> int:
         return int(self.timestamp.shape[0])
 
-    def between(self, start_ns: int, end_ns: int) -> "Candles":
+    def between(self, start_ns: int, end_ns: int) -> Candles:
         """The bars with ``start_ns <= timestamp < end_ns`` (views, no copy)."""
         lo = int(np.searchsorted(self.timestamp, start_ns, side="left"))
         hi = int(np.searchsorted(self.timestamp, end_ns, side="left"))
         return self.take(slice(lo, hi))
 
-    def take(self, index: slice) -> "Candles":
+    def take(self, index: slice) -> Candles:
         return Candles(
             self.timestamp[index], self.open[index], self.high[index],
             self.low[index], self.close[index], self.volume[index],
         )
 
     @staticmethod
-    def concat(parts: list["Candles"]) -> "Candles":
+    def concat(parts: list[Candles]) -> Candles:
         """Join consecutive chunks (copies; a single chunk is returned as it is)."""
         if len(parts) == 1:
             return parts[0]

@@ -18,8 +18,13 @@ from btpipeline.data.candles import Candles
 from btpipeline.data.importers import read_csv_candles
 from btpipeline.data.month_files import merge, read_month_file, write_month_file
 from btpipeline.data.synthetic import check_arguments, generate_candles
-from btpipeline.data.timestamps import (iso_utc, month_bounds_ns, month_name,
-                                        month_of_ns, months_between)
+from btpipeline.data.timestamps import (
+    iso_utc,
+    month_bounds_ns,
+    month_name,
+    month_of_ns,
+    months_between,
+)
 from btpipeline.data.validation import validate_candles
 from btpipeline.epics import EPICS, get_epic
 from btpipeline.errors import InvalidDateRangeError, MissingDataError

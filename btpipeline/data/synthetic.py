@@ -28,8 +28,7 @@ import functools
 import numpy as np
 
 from btpipeline.data.candles import Candles
-from btpipeline.data.timestamps import (NS_PER_MINUTE, date_ns, month_bounds_ns,
-                                        months_between)
+from btpipeline.data.timestamps import NS_PER_MINUTE, date_ns, month_bounds_ns, months_between
 from btpipeline.epics import Epic
 from btpipeline.errors import InvalidDateRangeError, InvalidParameterError
 

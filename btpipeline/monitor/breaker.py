@@ -70,7 +70,7 @@ class Breaker:
     since: float = 0.0  # when the current state was entered (epoch seconds)
     reason: str = ""
 
-    def step(self, sample: ResourceSample, now: float, limits: BreakerThresholds) -> "Breaker":
+    def step(self, sample: ResourceSample, now: float, limits: BreakerThresholds) -> Breaker:
         """The next breaker (``self`` when nothing changes)."""
         tripped = limits.tripped_by(sample)
         if self.state is not BreakerState.OPEN and tripped:
@@ -88,7 +88,7 @@ class Breaker:
         return json.dumps({"state": self.state.value, "since": self.since, "reason": self.reason})
 
     @staticmethod
-    def from_json(text: str | None) -> "Breaker":
+    def from_json(text: str | None) -> Breaker:
         if not text:
             return Breaker()
         data = json.loads(text)

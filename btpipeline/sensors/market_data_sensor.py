@@ -17,11 +17,10 @@ from dagster import (
     sensor,
 )
 
-from btpipeline.jobs import AssetJob
 from btpipeline.assets.keys import backtest_key, candles_key
 from btpipeline.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
+from btpipeline.jobs import AssetJob
 from btpipeline.resources.market_data_store import MarketDataStore
-
 
 
 def changed_months(store: MarketDataStore, seen: dict[str, int]) -> dict[str, list[str]]:

@@ -39,7 +39,7 @@ class CostModel:
 
     @classmethod
     def for_epic(cls, epic: Epic, spread_pips: float | None = None,
-                 commission_per_lot: float = 0.0, slippage_pips: float = 0.0) -> "CostModel":
+                 commission_per_lot: float = 0.0, slippage_pips: float = 0.0) -> CostModel:
         """The epic's pip size and catalogue spread (unless ``spread_pips`` overrides it)."""
         spread = epic.spread_pips if spread_pips is None else spread_pips
         return cls(spread_pips=spread, pip_size=epic.pip_size,
