@@ -65,6 +65,108 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _timestamp_ns(text: str) -> int:
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time: use YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return int(moment.timestamp()) * 1_000_000_000
+
+
+def _cores(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(c) for c in text.split(",") if c.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a core list: use e.g. 0 or 0,1 ('' for no pinning)") from None
+
+
+def cmd_scanner(args: argparse.Namespace) -> int:
+    import logging
+
+    from btpipeline.data.store import CandleStore
+    from btpipeline.scanner.app import ScannerOptions, run_scanner
+    from btpipeline.scanner.runner import ScannerConfig
+    from btpipeline.scanner.status import default_status_path
+    from btpipeline.strategies import strategy_names
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s btpipeline scanner %(levelname)s: %(message)s")
+    epics = args.epics or CandleStore(Path(args.data_dir)).epics()
+    if not epics:
+        raise BtPipelineError(
+            f"No candles are stored under {args.data_dir}, so there is nothing to scan. Fix: "
+            "`btpipeline generate --epics EURUSD --start 2024-01-01 --end 2024-01-31` first, "
+            "or pass --data-dir.")
+    loop = ScannerConfig(status_path=Path(args.status_path or default_status_path()),
+                         cadence_seconds=args.cadence_seconds, budget_ms=args.budget_ms,
+                         window=args.window, max_ticks=args.ticks)
+    return run_scanner(ScannerOptions(
+        epics=epics, strategies=args.strategies or strategy_names(), loop=loop,
+        data_dir=Path(args.data_dir), results_url=args.results_url, nice=args.nice,
+        cores=args.cores, replay_start_ns=args.replay_start, replay_mode=args.replay_clock,
+        replay_speed=args.replay_speed))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from btpipeline.scanner.report import render_dagster_runs, render_scanner
+    from btpipeline.scanner.status import default_status_path, read_scanner_status
+
+    path = Path(args.status_path or default_status_path())
+    status = read_scanner_status(path)
+    if args.json:
+        print("null" if status is None else status.to_json())
+    else:
+        print(render_scanner(status, path))
+        print(render_dagster_runs())
+    return 0 if status is not None and status.state == "running" else 1
+
+
+def _add_scanner_parsers(sub: argparse._SubParsersAction, data_dir: dict) -> None:
+    status_path = dict(default=None, help="heartbeat JSON file (default: BTPIPELINE_SCANNER_STATUS "
+                       "or <BTPIPELINE_HOME>/scanner/status.json)")
+    scan = sub.add_parser("scanner", help="run the live signal scanner until SIGTERM/SIGINT")
+    scan.add_argument("--epics", type=_epics, default=None,
+                      help="comma-separated (default: every epic with stored candles)")
+    scan.add_argument("--strategies", type=_names, default=None, help="default: all")
+    scan.add_argument("--cadence-seconds", type=float, default=60.0,
+                      help="seconds between scans (default: %(default)s)")
+    scan.add_argument("--budget-ms", type=float, default=1000.0,
+                      help="latency budget per tick; slower ticks count as missed "
+                      "(default: %(default)s)")
+    scan.add_argument("--window", type=int, default=300,
+                      help="ticks in the rolling latency window (default: %(default)s)")
+    scan.add_argument("--ticks", type=int, default=None,
+                      help="stop after N ticks (default: run until stopped)")
+    scan.add_argument("--cores", type=_cores, default=None,
+                      help="cores to pin to, e.g. 0 or 0,1; '' for none (default: the backtest "
+                      "executor's scanner reserve)")
+    scan.add_argument("--nice", type=int, default=-10,
+                      help="nice value to set (default: %(default)s)")
+    scan.add_argument("--replay-start", type=_timestamp_ns, default=None,
+                      help="replay the stored candles from this UTC time (default: once the "
+                      "longest warm-up is available)")
+    scan.add_argument("--replay-clock", choices=["bar", "wall"], default="bar",
+                      help="bar: one more bar per tick (deterministic); wall: start + wall time "
+                      "x --replay-speed (default: %(default)s)")
+    scan.add_argument("--replay-speed", type=float, default=1.0)
+    scan.add_argument("--results-url", default=settings.default_results_url(),
+                      help="results database URL (default: BTPIPELINE_RESULTS_URL or the "
+                      "SQLite file)")
+    scan.add_argument("--status-path", **status_path)
+    scan.add_argument("--data-dir", **data_dir)
+    scan.set_defaults(func=cmd_scanner)
+
+    status = sub.add_parser("status", help="the scanner's latency and Dagster's run queue "
+                            "(exit 0 only while a scanner is running)")
+    status.add_argument("--status-path", **status_path)
+    status.add_argument("--json", action="store_true", help="print the raw heartbeat (or null)")
+    status.set_defaults(func=cmd_status)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="btpipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -96,6 +198,8 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="print each strategy's metrics table from the results DB")
     rep.add_argument("--strategies", type=_names, default=None)
     rep.set_defaults(func=cmd_report)
+
+    _add_scanner_parsers(sub, data_dir)
     return parser
 
 

@@ -12,6 +12,7 @@ from btpipeline.monitor.breaker import Breaker, BreakerState, BreakerThresholds
 from btpipeline.monitor.queue_control import breaker_holds_pool
 from btpipeline.monitor.sampler import ResourceSample, read_pressure, read_scanner_p99
 from btpipeline.monitor.settings import ResourceMonitorSettings
+from btpipeline.scanner.status import SCHEMA_VERSION
 from btpipeline.sensors.resource_monitor import HEALTH_KEY, evaluate
 
 LIMITS = BreakerThresholds(cooldown_seconds=10, probe_seconds=20)
@@ -69,10 +70,15 @@ def test_pressure_and_scanner_status_are_read_from_their_files(tmp_path) -> None
     assert read_pressure("cpu", tmp_path) == 12.5
     assert read_pressure("io", tmp_path) is None
     status = tmp_path / "status.json"
-    status.write_text(json.dumps({"p99_ms": 42.0, "last_tick_at_epoch": time.time()}))
+    heartbeat = {"pid": 1, "started_at": "2026-01-01T00:00:00Z", "cadence_seconds": 1.0,
+                 "budget_ms": 1000.0, "epics": ["EURUSD"], "strategies": ["macd_crossover"],
+                 "isolation": {}, "feed": "replay", "p99_ms": 42.0, "version": SCHEMA_VERSION}
+    status.write_text(json.dumps({**heartbeat, "heartbeat_unix": time.time()}))
     assert read_scanner_p99(status) == 42.0
-    status.write_text(json.dumps({"p99_ms": 42.0, "last_tick_at_epoch": time.time() - 999}))
+    status.write_text(json.dumps({**heartbeat, "heartbeat_unix": time.time() - 999}))
     assert read_scanner_p99(status) is None  # stale: the scanner is not running
+    status.write_text(json.dumps({**heartbeat, "heartbeat_unix": time.time(), "stopped": True}))
+    assert read_scanner_p99(status) is None
     assert read_scanner_p99(tmp_path / "missing.json") is None
 
 

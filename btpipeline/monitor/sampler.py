@@ -8,12 +8,12 @@ workers are idle-class is not overloaded for the scanner; its stall time says so
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 from typing import NamedTuple
 
 import psutil
+
+from btpipeline.scanner.status import read_scanner_status
 
 PRESSURE_DIR = Path("/proc/pressure")
 
@@ -39,19 +39,13 @@ def read_pressure(resource: str, root: Path = PRESSURE_DIR) -> float | None:
     return float(fields["avg10"])
 
 
-def read_scanner_p99(status_file: Path | None, max_age_s: float = 180.0) -> float | None:
-    """The live scanner's published p99 latency (ms), or None if absent, stopped or stale."""
-    if status_file is None:
+def read_scanner_p99(status_file: Path | None = None) -> float | None:
+    """The live scanner's published p99 latency (ms), or None if absent, stopped or stale
+    (older than three cadences). ``None`` path: the scanner's default status file."""
+    status = read_scanner_status(status_file)
+    if status is None or status.state != "running" or status.p99_ms is None:
         return None
-    try:
-        status = json.loads(status_file.read_text())
-    except (OSError, ValueError):
-        return None
-    fresh = time.time() - float(status.get("last_tick_at_epoch", 0)) <= max_age_s
-    if status.get("stopped") or not fresh:
-        return None
-    value = status.get("p99_ms")
-    return float(value) if value is not None else None
+    return float(status.p99_ms)
 
 
 def sample_resources(status_file: Path | None = None, cpu_interval: float | None = None

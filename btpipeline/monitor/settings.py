@@ -27,7 +27,8 @@ class ResourceMonitorSettings(ConfigurableResource):
     backtest_pool: str = Field(default=BACKTEST_POOL, description="Concurrency pool to throttle.")
     normal_pool_limit: int = Field(default=2, description="Backtest pool slots when CLOSED.")
     scanner_status_file: str | None = Field(
-        default=None, description="The live scanner's status JSON; unset: no latency signal.")
+        default=None, description="The live scanner's status JSON; unset: the scanner's "
+        "default ($BTPIPELINE_SCANNER_STATUS or <BTPIPELINE_HOME>/scanner/status.json).")
 
     def thresholds(self) -> BreakerThresholds:
         return BreakerThresholds(

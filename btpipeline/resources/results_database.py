@@ -21,6 +21,7 @@ from btpipeline import settings
 from btpipeline.errors import ResultsDatabaseError
 from btpipeline.results import readers, rows, writer
 from btpipeline.results.engine import build_engine, connect, create_tables, normalize_url, redact
+from btpipeline.results.tables import live_signals
 
 
 class ResultsDatabase(ConfigurableResource):
@@ -38,6 +39,7 @@ class ResultsDatabase(ConfigurableResource):
         "connection's default (public). Not supported on SQLite.",
     )
     _engine: Engine | None = PrivateAttr(default=None)
+    _live_ready: bool = PrivateAttr(default=False)
 
     # -- lifecycle -------------------------------------------------------------------------
     def setup_for_execution(self, context: InitResourceContext) -> None:
@@ -51,6 +53,7 @@ class ResultsDatabase(ConfigurableResource):
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+        self._live_ready = False
 
     def _get_engine(self) -> Engine:
         if self._engine is None:
@@ -62,6 +65,14 @@ class ResultsDatabase(ConfigurableResource):
                 raise
             self._engine = engine
         return self._engine
+
+    def _get_live_engine(self) -> Engine:
+        """The engine, after creating the ``live_signals`` table if this object has not yet."""
+        engine = self._get_engine()
+        if not self._live_ready:
+            create_tables(engine, self.db_schema, [live_signals])
+            self._live_ready = True
+        return engine
 
     # -- schema and health -------------------------------------------------------------------
     def create_schema(self) -> None:
@@ -125,6 +136,18 @@ class ResultsDatabase(ConfigurableResource):
         with connect(self._get_engine(), action, write=True) as conn:
             writer.upsert_execution(conn, execution)
 
+    def write_live_signals(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Insert the live scanner's signal rows of one tick in one transaction (columns:
+        ``btpipeline.results.writer.LIVE_SIGNAL_COLUMNS``). Idempotent: a row whose
+        (epic, strategy, bar_timestamp) is stored already is skipped. Returns rows inserted.
+        The first call creates the ``live_signals`` table (an empty ``rows`` only does that,
+        which also checks the connection)."""
+        engine = self._get_live_engine()
+        if not rows:
+            return 0
+        with connect(engine, "write live signals", write=True) as conn:
+            return writer.write_live_signals(conn, rows)
+
     # -- readers -----------------------------------------------------------------------------
     def read_daily_pnl(self, *, strategy: str, epic: str | None = None,
                        start_day: str | dt.date | None = None,
@@ -149,6 +172,12 @@ class ResultsDatabase(ConfigurableResource):
         """Execution rows (one per range run; FAILED ones carry ``error``)."""
         with connect(self._get_engine(), "read executions") as conn:
             return readers.read_executions(conn, strategy, epic)
+
+    def read_live_signals(self, *, epic: str | None = None, strategy: str | None = None,
+                          since: dt.datetime | None = None) -> pd.DataFrame:
+        """The live scanner's signal rows, ordered by bar time, epic and strategy."""
+        with connect(self._get_live_engine(), "read live signals") as conn:
+            return readers.read_live_signals(conn, epic, strategy, since)
 
     def count_rows(self) -> dict[str, int]:
         """Rows per table: backtest_executions, backtest_signals, backtest_daily_pnl."""

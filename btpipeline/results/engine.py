@@ -6,7 +6,7 @@ Every failure is raised as ``ResultsDatabaseError`` naming the URL with its pass
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -130,9 +130,10 @@ def _is_connection_error(error: Exception) -> bool:
         type(error).__name__ == "OperationalError" and "constraint" not in str(error).lower())
 
 
-def create_tables(engine: Engine, db_schema: str | None) -> None:
-    """Create the schema (PostgreSQL) and every missing table and index; safe to repeat and to
-    run from several processes at once.
+def create_tables(engine: Engine, db_schema: str | None,
+                  tables: Sequence[Table] | None = None) -> None:
+    """Create the schema (PostgreSQL) and every missing table and index (of ``tables``, default
+    the backtest tables); safe to repeat and to run from several processes at once.
 
     Existing objects are skipped *before* any DDL runs: ``CREATE INDEX IF NOT EXISTS`` would
     still lock its table and deadlock with concurrent writers.
@@ -142,7 +143,7 @@ def create_tables(engine: Engine, db_schema: str | None) -> None:
             conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _CREATE_LOCK_ID})
             if db_schema and not inspect(conn).has_schema(db_schema):
                 conn.execute(CreateSchema(db_schema, if_not_exists=True))
-        for table in metadata.sorted_tables:
+        for table in metadata.sorted_tables if tables is None else tables:
             _create_table(conn, table, db_schema)
 
 

@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Select, Table, func, select
 
-from btpipeline.results.tables import TABLES, daily_pnl, executions, signals
+from btpipeline.results.tables import TABLES, daily_pnl, executions, live_signals, signals
 
-_TIME_COLUMNS = ("timestamp", "started_at", "finished_at", "written_at")
+_TIME_COLUMNS = ("timestamp", "started_at", "finished_at", "written_at", "scanned_at",
+                 "bar_timestamp")
 _FLOAT_COLUMNS = ("price", "size", "pnl", "total_return", "sharpe", "sortino", "max_drawdown",
                   "win_rate", "profit_factor", "expectancy", "exposure")
 
@@ -81,3 +82,14 @@ def read_executions(conn: Connection, strategy: str | None, epic: str | None) ->
 def count_rows(conn: Connection) -> dict[str, int]:
     return {table.name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
             for table in TABLES}
+
+
+def read_live_signals(conn: Connection, epic: str | None, strategy: str | None,
+                      since: dt.datetime | None) -> pd.DataFrame:
+    """Every live_signals column (``scanned_at``/``bar_timestamp`` UTC), by bar time, epic,
+    strategy; only rows with ``scanned_at >= since`` when given."""
+    query = _where_key(select(live_signals), live_signals, strategy, epic)
+    if since is not None:
+        query = query.where(live_signals.c.scanned_at >= since)
+    order = (live_signals.c.bar_timestamp, live_signals.c.epic, live_signals.c.strategy)
+    return _frame(conn, query.order_by(*order))

@@ -8,6 +8,13 @@ Three tables, all keyed by ``(strategy, epic)`` and by Dagster's monthly partiti
 * ``backtest_signals``: every fill, ordered within its partition by ``seq``.
 * ``backtest_daily_pnl``: one row per day; primary key ``(strategy, epic, day)``.
 
+And one table the live scanner (``btpipeline scanner``) writes:
+
+* ``live_signals``: a row each time the latest target position of an (epic, strategy) changes
+  (and one per pair when a scanner starts); unique on ``(epic, strategy, bar_timestamp)``, so
+  writing the same bar's signal again is a no-op. It has its own ``live_metadata`` and is
+  created on the first live-signal read or write.
+
 Non-finite metrics: a float metric that is ``inf``, ``-inf`` or ``NaN`` (``profit_factor`` with no
 losing trade, ``sharpe`` of a flat equity curve) is stored as **NULL** and read back as ``NaN``.
 JSON and the two databases disagree on infinities, NULL means the same everywhere.
@@ -34,6 +41,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -143,4 +151,27 @@ daily_pnl = Table(
 )
 Index(None, daily_pnl.c.strategy, daily_pnl.c.epic, daily_pnl.c.partition_key)
 
+live_metadata = MetaData(naming_convention=NAMING)
+"""The live scanner's tables: created on the first live-signal call, not with the backtest
+tables (a results DB that never sees a scanner keeps exactly the three tables above)."""
+
+live_signals = Table(
+    "live_signals", live_metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("scanned_at", UtcDateTime, nullable=False),
+    Column("epic", String(16), nullable=False),
+    Column("strategy", String(64), nullable=False),
+    Column("bar_timestamp", UtcDateTime, nullable=False),
+    Column("position", SmallInteger, nullable=False),
+    Column("previous", SmallInteger, nullable=True),
+    Column("side", String(4), nullable=False),
+    Column("price", Double, nullable=False),
+    Column("latency_us", BigInteger, nullable=False),
+    Column("tick", BigInteger, nullable=False),
+    UniqueConstraint("epic", "strategy", "bar_timestamp"),
+    CheckConstraint("position IN (-1, 0, 1)", name="position"),
+    CheckConstraint("side IN ('BUY', 'SELL', 'FLAT')", name="side"),
+)
+
 TABLES: tuple[Table, ...] = (executions, signals, daily_pnl)
+"""The backtest tables (``count_rows`` reports these)."""

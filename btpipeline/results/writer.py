@@ -15,9 +15,20 @@ from sqlalchemy import Connection, Table, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
-from btpipeline.results.tables import COUNT_COLUMNS, METRIC_COLUMNS, daily_pnl, executions, signals
+from btpipeline.results.tables import (
+    COUNT_COLUMNS,
+    METRIC_COLUMNS,
+    daily_pnl,
+    executions,
+    live_signals,
+    signals,
+)
 
 _EXECUTION_KEY = ("strategy", "epic", "partition_start", "partition_end")
+_LIVE_SIGNAL_KEY = ("epic", "strategy", "bar_timestamp")
+LIVE_SIGNAL_COLUMNS: tuple[str, ...] = ("scanned_at", "epic", "strategy", "bar_timestamp",
+                                        "position", "previous", "side", "price", "latency_us",
+                                        "tick")
 
 
 def clear_partitions(conn: Connection, strategy: str, epic: str, keys: Sequence[str]) -> None:
@@ -120,3 +131,16 @@ def _dialect_insert(conn: Connection) -> Any:
         return postgresql.insert(executions)
     return sqlite.insert(executions)
 
+
+
+def write_live_signals(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert live-scanner signal rows (``LIVE_SIGNAL_COLUMNS``); a row whose
+    (epic, strategy, bar_timestamp) is already stored is skipped. Returns the rows inserted."""
+    if not rows:
+        return 0
+    values = [{column: row[column] for column in LIVE_SIGNAL_COLUMNS} for row in rows]
+    insert = (postgresql.insert(live_signals) if conn.dialect.name == "postgresql"
+              else sqlite.insert(live_signals))
+    statement = insert.values(values).on_conflict_do_nothing(
+        index_elements=list(_LIVE_SIGNAL_KEY)).returning(live_signals.c.id)
+    return len(conn.execute(statement).fetchall())  # rowcount is unreliable for this on psycopg

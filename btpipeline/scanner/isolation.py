@@ -1,0 +1,102 @@
+"""What the scanner does to protect itself at start: nice -10 and the reserved cores.
+
+It uses the backtest executor's own back-ends (``btpipeline.executors.isolation``) and its
+core split (``scanner_reserved_cores``), so the scanner pins itself to exactly the cores the
+executor keeps its workers off (``BTPIPELINE_SCANNER_CORES`` /
+``BTPIPELINE_LIVE_SCANNER_CPU_RESERVE`` move both). A refusal is reported, never fatal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+from btpipeline.executors.config import ExecutionConfig, scanner_reserved_cores
+from btpipeline.executors.isolation import CpuAffinity, NiceLevel
+
+DEFAULT_NICE = -10
+_AUTOGROUP = Path("/proc/sys/kernel/sched_autogroup_enabled")
+
+
+@dataclasses.dataclass(frozen=True)
+class IsolationReport:
+    """What was asked, what the process now runs with, and what the kernel refused (why)."""
+
+    requested_nice: int | None
+    requested_cores: tuple[int, ...]
+    cores_source: str
+    nice: int
+    cores: tuple[int, ...]
+    refused: tuple[str, ...]
+    notes: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"nice": self.nice, "cores": list(self.cores),
+                "requested_nice": self.requested_nice,
+                "requested_cores": list(self.requested_cores),
+                "refused": list(self.refused)}
+
+    def describe(self) -> str:
+        applied = []
+        if self.requested_nice is not None and self.nice == self.requested_nice:
+            applied.append(f"nice {self.nice}")
+        if self.requested_cores and set(self.cores) == set(self.requested_cores):
+            applied.append(f"pinned to cores {list(self.cores)} ({self.cores_source})")
+        text = f"isolation applied: {', '.join(applied) or 'nothing'}"
+        text += f"; refused: {'; '.join(self.refused) or 'nothing'}"
+        return text + "".join(f"; note: {n}" for n in self.notes)
+
+
+def reserved_cores() -> tuple[tuple[int, ...], str]:
+    """The executor's scanner reserve on this machine, and where it came from."""
+    available = sorted(os.sched_getaffinity(0))
+    cores = scanner_reserved_cores(ExecutionConfig.from_executor_config({}), available)
+    return cores, "backtest_executor's scanner reserve"
+
+
+def apply_scanner_isolation(nice: int | None = DEFAULT_NICE,
+                            cores: tuple[int, ...] | None = None) -> IsolationReport:
+    """Set ``nice`` and pin to ``cores`` (None: the executor's reserve; empty: no pinning)."""
+    source = "--cores"
+    if cores is None:
+        cores, source = reserved_cores()
+    refused: list[str] = []
+    if cores:
+        problem = CpuAffinity(tuple(cores)).apply()
+        if problem:
+            refused.append(problem + _allowed_hint())
+    if nice is not None:
+        problem = NiceLevel(nice).apply()
+        if problem:
+            refused.append(problem + _privilege_hint())
+    return IsolationReport(
+        requested_nice=nice, requested_cores=tuple(cores), cores_source=source,
+        nice=os.getpriority(os.PRIO_PROCESS, 0), cores=tuple(sorted(os.sched_getaffinity(0))),
+        refused=tuple(refused), notes=_notes(cores))
+
+
+def _privilege_hint() -> str:
+    if os.geteuid() != 0:
+        return (" (not root: a negative nice needs root or CAP_SYS_NICE; run the scanner as "
+                "root, grant CAP_SYS_NICE, or raise RLIMIT_NICE)")
+    return ""
+
+
+def _allowed_hint() -> str:
+    return f" (this process may use cores {sorted(os.sched_getaffinity(0))}; pass --cores)"
+
+
+def _notes(cores: tuple[int, ...]) -> tuple[str, ...]:
+    notes = []
+    if not cores:
+        notes.append("no core reserved for the scanner on this machine (one core, or a zero "
+                     "reserve): not pinned")
+    try:
+        if _AUTOGROUP.read_text().strip() == "1":
+            notes.append("autogroup is on: nice ranks the scanner only against processes of "
+                         "its own session; backtest workers elsewhere need SCHED_BATCH/IDLE")
+    except OSError:
+        pass
+    return tuple(notes)
