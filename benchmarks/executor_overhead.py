@@ -4,6 +4,9 @@ The same job of N trivial ops (each returns an int) runs under each executor on 
 instance; every configuration runs in its own Python process (so each gets its own forkserver
 with its own preload list). ``ms/step`` is the run's wall time (``execute_job`` call) over N.
 
+backtest_executor rows run with its defaults (``max_steps_per_batch: 8``: up to 8 ready steps per
+worker request) unless the row's name says ``unbatched`` (``max_steps_per_batch: 1``).
+
 Run: ``python benchmarks/executor_overhead.py`` (storage on tmpfs /dev/shm, the executor's cost
 without the disk's fsync per event), ``--storage disk`` for the instance under /tmp, ``--quick``
 for 20 steps only. Spawn runs at 20 steps only (it takes ~1.7 s a step).
@@ -47,13 +50,17 @@ EXECUTORS = {
         "record_step_timings": False}),
     "backtest_executor_file_logs": (backtest_executor,
                                     {"max_concurrent_backtests": 2, "execution_mode": "STANDALONE"}),
+    "backtest_executor_file_logs_unbatched": (backtest_executor, {
+        "max_concurrent_backtests": 2, "execution_mode": "STANDALONE", "max_steps_per_batch": 1}),
 }
 
 # Instance settings per configuration: btpipeline's dagster.yaml uses FileComputeLogManager,
-# which captures step output without Dagster's two `tail` processes per step.
+# which captures step output without Dagster's two `tail` processes per step. The other
+# configurations use Dagster's default LocalComputeLogManager.
 FILE_LOGS = {"compute_logs": {"module": "btpipeline.executors.compute_logs",
                               "class": "FileComputeLogManager", "config": {}}}
-INSTANCE_OVERRIDES = {"backtest_executor_file_logs": FILE_LOGS}
+INSTANCE_OVERRIDES = {"backtest_executor_file_logs": FILE_LOGS,
+                      "backtest_executor_file_logs_unbatched": FILE_LOGS}
 
 
 def _noop_op(index: int):
@@ -136,7 +143,8 @@ def _plan(quick: bool) -> list[tuple[str, int, int]]:
     if not quick:
         plan += [("in_process", 200, 1), ("multiprocess_forkserver", 200, 1),
                  ("backtest_executor", 200, 2), ("backtest_executor_no_timing_events", 200, 2),
-                 ("backtest_executor_file_logs", 200, 2)]
+                 ("backtest_executor_file_logs", 200, 2),
+                 ("backtest_executor_file_logs_unbatched", 200, 2)]
     return plan + [("recovery", 4, 3)]
 
 

@@ -224,3 +224,43 @@ def run_long_job_until_terminated(home: str, pid_dir: str) -> None:
         with execute_job(reconstructable(long_job), instance=instance, run_config=run_config,
                          raise_on_error=False) as result:
             Path(pid_dir, "run_id").write_text(result.run_id)
+
+
+# ---------------------------------------------------------------- batches
+
+
+def _make_tagged_noop(name: str, priority: int):
+    @op(name=name, tags={"dagster/priority": str(priority)})
+    def tagged_noop(context: OpExecutionContext) -> int:
+        print(f"stdout of {name}")
+        return os.getpid()
+
+    return tagged_noop
+
+
+@op(config_schema={"marker": str}, retry_policy=RetryPolicy(max_retries=1),
+    tags={"dagster/priority": "5"})
+def dies_mid_batch(context: OpExecutionContext) -> int:
+    marker = Path(context.op_config["marker"])
+    if not marker.exists():
+        marker.write_text(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGKILL)
+    return os.getpid()
+
+
+def batch_death_job() -> JobDefinition:
+    """One worker: warm_up (20) runs alone (no step time known yet), then one batch ordered
+    first_in_batch (10), dies_mid_batch (5), later_* (0)."""
+    warm_up = _make_tagged_noop("warm_up", 20)
+    first = _make_tagged_noop("first_in_batch", 10)
+    later = [_make_tagged_noop(f"later_{i}", 0) for i in range(3)]
+
+    @job(executor_def=backtest_executor)
+    def batch_death():
+        warm_up()
+        first()
+        dies_mid_batch()
+        for op_def in later:
+            op_def()
+
+    return batch_death

@@ -62,6 +62,8 @@ class ExecutionConfig:
     worker_recycle_rss_mb: int | None = None
     worker_rlimit_as_mb: int = 0
     max_steps_per_worker: int = 1000
+    max_steps_per_batch: int = 8
+    max_batch_seconds: float = 0.25
     execution_mode: ExecutionMode = ExecutionMode.CONCURRENT
     retries: str = "enabled"
     backtest_pool: str = BACKTEST_POOL
@@ -154,6 +156,8 @@ def _validate(cfg: ExecutionConfig) -> None:
         ("backtest_worker_memory_limit_mb", cfg.backtest_worker_memory_limit_mb >= 0,
          "MiB >= 0 (0 disables the limit)"),
         ("max_steps_per_worker", cfg.max_steps_per_worker >= 1, "an integer >= 1"),
+        ("max_steps_per_batch", cfg.max_steps_per_batch >= 1, "an integer >= 1"),
+        ("max_batch_seconds", cfg.max_batch_seconds > 0, "seconds > 0"),
         ("retries", cfg.retries in ("enabled", "disabled"), "enabled or disabled"),
         ("memory_poll_interval_seconds", cfg.memory_poll_interval_seconds > 0, "seconds > 0"),
         ("default_step_timeout_seconds", cfg.default_step_timeout_seconds is None

@@ -3,11 +3,19 @@
 One pass of :meth:`DispatchLoop.run`: handle a termination request, launch ready steps on idle
 workers (highest ``dagster/priority`` first, pool slots claimed by ActiveExecution), poll the
 worker pipes for events, then reap (memory limit, timeouts, recycling, dead workers).
+
+Batches: when ``batch_cap`` > 1 (no step of the plan is in a pool), an idle worker gets up to
+``batch_cap`` independent ready steps without a timeout in one request, run in one Dagster plan
+call. Each step keeps its own events; a step's success unblocks its downstream steps at once.
+If the worker is killed or dies mid-batch, the step it was running fails (retry policy
+applies), steps it finished stay finished, and the steps it had not started go back to the
+front of the queue for another worker.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import wait
@@ -61,6 +69,7 @@ class InFlight:
     dispatched_ns: int
     timeout_s: float | None
     terminal: bool = False
+    started: bool = False
     system_error: dg.SerializableErrorInfo | None = None
 
 
@@ -74,10 +83,16 @@ class DispatchLoop:
         pool: WorkerPool,
         config: ExecutionConfig,
         failure_or_retry: FailureOrRetry,
+        batch_cap: int = 1,
     ) -> None:
         self._ctx, self._active, self._pool, self._cfg = context, active, pool, config
         self._failure_or_retry = failure_or_retry
+        self._batch_cap = max(1, batch_cap)
+        self._step_seconds: float | None = None  # running estimate of one step's worker time
         self._in_flight: dict[str, InFlight] = {}
+        # steps ActiveExecution handed out (or a dead worker never started), not yet dispatched
+        self._pending: list[dg.ExecutionStep] = []
+        self.batches = 0
         self._finished_ns: dict[str, int] = {}
         self._start_ns = time.monotonic_ns()
         self._stopping = False
@@ -116,6 +131,7 @@ class DispatchLoop:
             f"worker(s), killing any still running after "
             f"{self._cfg.worker_shutdown_grace_seconds:g} s.", {"steps_interrupted": str(busy)})
         self._stopping = True
+        self._pending = []  # never dispatched: they stay un-run, as with Dagster's executors
         self._stop_deadline = time.monotonic() + self._cfg.worker_shutdown_grace_seconds
         self._active.mark_interrupted()
         self._pool.interrupt_busy()
@@ -125,26 +141,74 @@ class DispatchLoop:
         idle = self._pool.with_status(WorkerStatus.IDLE)
         if not idle:
             return
-        steps = self._active.get_steps_to_execute(limit=len(idle))
+        # enough for a batch per worker (starting and busy ones included), so batch sizes
+        # split the ready steps over all workers; only non-pool plans batch, so steps waiting
+        # here hold no pool slot
+        workers = max(len(idle), self._pool.working_count()) if self._batch_cap > 1 else len(idle)
+        room = workers * self._batch_cap - len(self._pending)
+        if room > 0:
+            self._pending.extend(self._active.get_steps_to_execute(limit=room))
         yield from self._active.concurrency_event_iterator(self._ctx)
-        if not steps:
+        if not self._pending:
             return
         known_state = self._active.get_known_state()
-        for step, worker in zip(steps, idle):
-            yield from self._dispatch(step, worker, known_state)
+        for index, worker in enumerate(idle):
+            if not self._pending:
+                break
+            batch = self._take_batch(len(idle) - index)
+            yield from self._dispatch(batch, worker, known_state)
+
+    def _batchable(self, step: dg.ExecutionStep) -> bool:
+        try:
+            return self._timeout_for(step) is None
+        except InvalidStepTagError:
+            return False
+
+    def _take_batch(self, idle_workers: int) -> list[dg.ExecutionStep]:
+        """The next request for one of ``idle_workers`` idle workers, in queue order."""
+        first = self._pending.pop(0)
+        if self._batch_cap == 1 or not self._batchable(first):
+            return [first]
+        batchable = 1 + sum(1 for step in self._pending if self._batchable(step))
+        size = min(self._batch_cap, self._batch_size_limit(),
+                   math.ceil(batchable / max(idle_workers, self._pool.working_count())))
+        batch, rest = [first], []
+        for step in self._pending:
+            if len(batch) < size and self._batchable(step):
+                batch.append(step)
+            else:
+                rest.append(step)
+        self._pending = rest
+        return batch
+
+    def _batch_size_limit(self) -> int:
+        """How many steps fit in ``max_batch_seconds`` at this run's observed step time.
+
+        Unknown (no step finished yet) means one: a batch is only formed once the run has
+        shown its steps are short, so long steps are never queued behind each other in one
+        worker while another worker idles.
+        """
+        if self._step_seconds is None:
+            return 1
+        return max(1, int(self._cfg.max_batch_seconds / max(self._step_seconds, 1e-6)))
 
     def _dispatch(
-        self, step: dg.ExecutionStep, worker: Worker, known_state: dg.KnownExecutionState
+        self, batch: list[dg.ExecutionStep], worker: Worker, known_state: dg.KnownExecutionState
     ) -> Iterator[dg.DagsterEvent]:
-        try:
-            timeout_s = self._timeout_for(step)
-        except InvalidStepTagError as exc:
-            self._in_flight[step.key] = InFlight(step, worker, 0, 0, None)
-            yield from self._fail_step(step.key, exc, allow_retry=False)
-            return
+        timeout_s = None
+        if len(batch) == 1:
+            try:
+                timeout_s = self._timeout_for(batch[0])
+            except InvalidStepTagError as exc:
+                self._in_flight[batch[0].key] = InFlight(batch[0], worker, 0, 0, None)
+                yield from self._fail_step(batch[0].key, exc, allow_retry=False)
+                return
         now = time.monotonic_ns()
-        self._in_flight[step.key] = InFlight(step, worker, self._ready_ns(step), now, timeout_s)
-        self._pool.assign(worker, StepRequest(step.key, known_state, now))
+        for step in batch:
+            self._in_flight[step.key] = InFlight(step, worker, self._ready_ns(step), now,
+                                                 timeout_s)
+        self.batches += 1
+        self._pool.assign(worker, StepRequest(tuple(s.key for s in batch), known_state, now))
 
     def _timeout_for(self, step: dg.ExecutionStep) -> float | None:
         raw = step.tags.get(STEP_TIMEOUT_TAG)
@@ -190,27 +254,40 @@ class DispatchLoop:
 
     def _handle(self, worker: Worker, message: object) -> Iterator[dg.DagsterEvent]:
         if isinstance(message, StepEvent):
-            yield from self._handle_step_event(message)
+            yield from self._handle_step_event(worker, message)
         elif isinstance(message, StepDone):
             yield from self._step_done(worker, message)
         elif isinstance(message, StepSystemError):
-            if message.step_key in self._in_flight:
-                self._in_flight[message.step_key].system_error = message.error
+            for key in message.step_keys:
+                if key in self._in_flight:
+                    self._in_flight[key].system_error = message.error
         elif isinstance(message, WorkerReady):
             yield from self._worker_ready(worker, message)
         elif isinstance(message, WorkerStartFailed):
             self._pool.kill(worker)
             raise WorkerStartupError(message.pid, message.error.to_string())
 
-    def _handle_step_event(self, message: StepEvent) -> Iterator[dg.DagsterEvent]:
+    def _flights_of(self, worker: Worker) -> list[InFlight]:
+        """The in-flight steps of the worker's current request, in request order."""
+        return [self._in_flight[k] for k in worker.step_keys
+                if k in self._in_flight and self._in_flight[k].worker is worker]
+
+    def _handle_step_event(
+        self, worker: Worker, message: StepEvent
+    ) -> Iterator[dg.DagsterEvent]:
         event = message.event
         yield event
         self._active.handle_event(event)
-        flight = self._in_flight.get(message.step_key)
-        if flight is not None and dg.is_terminal_step_event(event):
-            flight.terminal = True
-        if event.is_resource_init_failure and flight is not None and not flight.terminal:
-            yield from self._failure_for(flight, event.engine_event_data.error)
+        flight = self._in_flight.get(message.step_key) if message.step_key else None
+        if flight is not None:
+            if event.is_step_start:
+                flight.started = True
+            if dg.is_terminal_step_event(event):
+                flight.terminal = True
+        if event.is_resource_init_failure:  # fails the request's steps (a batch's: no step key)
+            for other in self._flights_of(worker):
+                if not other.terminal:
+                    yield from self._failure_for(other, event.engine_event_data.error)
 
     def _worker_ready(self, worker: Worker, ready: WorkerReady) -> Iterator[dg.DagsterEvent]:
         self._pool.mark_ready(worker, ready)
@@ -230,31 +307,42 @@ class DispatchLoop:
 
     # ------------------------------------------------------------------ step completion
     def _step_done(self, worker: Worker, done: StepDone) -> Iterator[dg.DagsterEvent]:
-        flight = self._in_flight.get(done.step_key)
-        if flight is None:
-            return
-        if not flight.terminal and flight.system_error is not None:
-            yield from self._failure_for(flight, flight.system_error)
+        flights = self._flights_of(worker)
         now = time.monotonic_ns()
-        timings = self._timings(flight, done, now)
-        if self._cfg.record_step_timings:
-            yield dg.engine_event(
-                self._ctx.for_step(flight.step),
-                f"backtest_executor: step ran in worker {worker.worker_id} (pid {worker.pid}).",
-                {**{f"{k}_us": v for k, v in timings.items()}, "pid": worker.pid,
-                 "worker_steps_run": worker.steps_run + 1})
-        self._complete(flight, now)
+        if done.step_keys:
+            sample = (done.finished_ns - done.received_ns) / 1e9 / len(done.step_keys)
+            previous = self._step_seconds
+            self._step_seconds = sample if previous is None else 0.5 * previous + 0.5 * sample
+        for position, flight in enumerate(flights):
+            if (not flight.terminal and self._stopping and not flight.started
+                    and len(done.step_keys) > 1):
+                self._in_flight.pop(flight.step.key, None)  # a batch's step never started
+                continue
+            if not flight.terminal and flight.system_error is not None:
+                yield from self._failure_for(flight, flight.system_error)
+            timings = self._timings(flight, done, now)
+            if self._cfg.record_step_timings:
+                yield dg.engine_event(
+                    self._ctx.for_step(flight.step),
+                    f"backtest_executor: step ran in worker {worker.worker_id} (pid "
+                    f"{worker.pid}).",
+                    {**{f"{k}_us": v for k, v in timings.items()}, "pid": worker.pid,
+                     "worker_steps_run": worker.steps_run + position + 1,
+                     "batch_size": len(done.step_keys)})
+            self._complete(flight, now)
         self._pool.finish_step(worker)
         self._maybe_recycle(worker)
 
     def _timings(self, flight: InFlight, done: StepDone, now: int) -> dict[str, int]:
+        """Phase times of one step; a batch's worker-side phases are split evenly."""
+        n = max(1, len(done.step_keys))
         compute = done.finished_ns - done.received_ns - done.event_write_ns - done.event_send_ns
         values = {
             "queue_wait": flight.dispatched_ns - flight.ready_ns,
             "dispatch": done.received_ns - flight.dispatched_ns,
-            "compute": compute,
-            "event_write": done.event_write_ns,
-            "event_send": done.event_send_ns,
+            "compute": compute // n,
+            "event_write": done.event_write_ns // n,
+            "event_send": done.event_send_ns // n,
             "result": now - done.finished_ns,
             "total": now - flight.ready_ns,
         }
@@ -313,13 +401,17 @@ class DispatchLoop:
             if not worker.process.is_alive() and worker.status is not WorkerStatus.RETIRING:
                 yield from self._drain(worker)
 
+    def _busy_workers(self) -> list[Worker]:
+        return list({id(f.worker): f.worker for f in self._in_flight.values()}.values())
+
     def _check_memory(self) -> Iterator[dg.DagsterEvent]:
         limit = self._cfg.backtest_worker_memory_limit_mb
-        for flight in list(self._in_flight.values()):
-            used = rss_mb(flight.worker)
+        for worker in self._busy_workers():
+            used = rss_mb(worker)
             if used > limit:
-                exc = WorkerMemoryLimitExceeded(flight.step.key, flight.worker.pid, limit, used)
-                yield from self._kill_and_fail(flight, exc)
+                yield from self._kill_and_fail(
+                    worker, lambda key, w=worker, u=used: WorkerMemoryLimitExceeded(
+                        key, w.pid, limit, u))
 
     def _check_timeouts(self) -> Iterator[dg.DagsterEvent]:
         now = time.monotonic_ns()
@@ -327,26 +419,49 @@ class DispatchLoop:
             if flight.timeout_s is None:
                 continue
             elapsed = (now - flight.dispatched_ns) / 1e9
-            if elapsed > flight.timeout_s:
-                exc = StepTimeout(flight.step.key, flight.worker.pid, flight.timeout_s, elapsed)
-                yield from self._kill_and_fail(flight, exc)
+            if elapsed > flight.timeout_s and flight.step.key in self._in_flight:
+                yield from self._kill_and_fail(
+                    flight.worker, lambda key, f=flight, e=elapsed: StepTimeout(
+                        key, f.worker.pid, f.timeout_s, e))
 
-    def _kill_and_fail(self, flight: InFlight, exc: Exception) -> Iterator[dg.DagsterEvent]:
-        worker = flight.worker
+    def _kill_and_fail(
+        self, worker: Worker, make_exc: Callable[[str], Exception]
+    ) -> Iterator[dg.DagsterEvent]:
+        """Kill a busy worker, fail the step it was running and re-queue unstarted ones."""
         self._pool.kill(worker)
         yield from self._drain_dead(worker)  # events sent before the kill still count
-        if flight.step.key in self._in_flight:
-            yield from self._fail_step(flight.step.key, exc)
+        yield from self._fail_running_and_requeue(worker, make_exc)
         self._restart(worker)
+
+    def _fail_running_and_requeue(
+        self, worker: Worker, make_exc: Callable[[str], Exception]
+    ) -> Iterator[dg.DagsterEvent]:
+        flights = self._flights_of(worker)
+        open_flights = [f for f in flights if not f.terminal]
+        # the step it was running; if none had started, the first it would have run
+        running = next((f for f in open_flights if f.started), open_flights[0] if open_flights
+                       else None)
+        if running is not None:
+            yield from self._fail_step(running.step.key, make_exc(running.step.key))
+        requeue = []
+        for flight in flights:
+            if flight is running:
+                continue
+            if flight.terminal:
+                self._complete(flight, time.monotonic_ns())  # finished before the kill
+            else:
+                self._in_flight.pop(flight.step.key, None)
+                requeue.append(flight.step)
+        if requeue and not self._stopping:
+            self._pending[:0] = requeue
 
     def _worker_died(self, worker: Worker) -> Iterator[dg.DagsterEvent]:
         """EOF on the pipe: the worker exited or was killed from outside."""
         retiring = worker.status is WorkerStatus.RETIRING
         self._pool.kill(worker)
-        key = worker.step_key
-        if key is not None and key in self._in_flight:
-            exc = WorkerLost(key, worker.pid or worker.process.pid or 0, worker.process.exitcode)
-            yield from self._fail_step(key, exc)
+        pid = worker.pid or worker.process.pid or 0
+        yield from self._fail_running_and_requeue(
+            worker, lambda key: WorkerLost(key, pid, worker.process.exitcode))
         if retiring:
             self._pool.forget(worker)  # its successor was started when it was retired
             return
@@ -367,13 +482,18 @@ class DispatchLoop:
             self._pool.replace(worker)
 
     def _kill_in_flight_after_interrupt(self) -> Iterator[dg.DagsterEvent]:
-        for flight in list(self._in_flight.values()):
-            self._pool.kill(flight.worker)
-            yield from self._drain_dead(flight.worker)
-            if flight.step.key in self._in_flight:
-                exc = dg.DagsterExecutionInterruptedError(
-                    f'Step "{flight.step.key}" was still running '
-                    f"{self._cfg.worker_shutdown_grace_seconds:g} s after the run was terminated; "
-                    f"its worker (pid {flight.worker.pid}) was killed.")
-                yield from self._fail_step(flight.step.key, exc, allow_retry=False)
-            self._pool.forget(flight.worker)
+        for worker in self._busy_workers():
+            self._pool.kill(worker)
+            yield from self._drain_dead(worker)
+            for flight in self._flights_of(worker):
+                if flight.terminal:
+                    self._complete(flight, time.monotonic_ns())
+                elif not flight.started and len(worker.step_keys) > 1:
+                    self._in_flight.pop(flight.step.key, None)  # a batch's step never started
+                else:
+                    exc = dg.DagsterExecutionInterruptedError(
+                        f'Step "{flight.step.key}" was still running '
+                        f"{self._cfg.worker_shutdown_grace_seconds:g} s after the run was "
+                        f"terminated; its worker (pid {worker.pid}) was killed.")
+                    yield from self._fail_step(flight.step.key, exc, allow_retry=False)
+            self._pool.forget(worker)

@@ -70,20 +70,22 @@ class BacktestExecutor(dg.Executor):
             plan_context, f"backtest_executor: starting {len(slot_cores)} warm worker(s), run "
             f"priority {priority.name} (parent pid {os.getpid()}).",
             self._plan_metadata(priority, slot_cores))
+        # Batches only where holding a step in a worker's queue cannot hold a pool slot.
+        batch_cap = 1 if dg.plan_uses_pools(execution_plan) else self.config.max_steps_per_batch
         loop = None
         with ExitStack() as stack:
             concurrency = stack.enter_context(
                 dg.new_concurrency_context(plan_context.instance, run, priority.dagster_priority))
             active = stack.enter_context(dg.new_active_execution(
-                execution_plan, self.retries, concurrency, _sort_key, len(slot_cores),
-                self._step_dependency_config))
+                execution_plan, self.retries, concurrency, _sort_key,
+                len(slot_cores) * batch_cap, self._step_dependency_config))
             pool = WorkerPool(self._mp_context(plan_context),
                               self._spec_factory(plan_context, execution_plan, priority),
                               slot_cores)
             stack.callback(pool.shutdown)
             pool.start_all()
             loop = DispatchLoop(plan_context, active, pool, self.config,
-                                self.log_failure_or_retry_event_after_error)
+                                self.log_failure_or_retry_event_after_error, batch_cap)
             yield from loop.run()
         yield dg.engine_event(plan_context, "backtest_executor: finished; per-phase step "
                               "timings in µs.", _summary(loop, pool))
@@ -164,6 +166,7 @@ def _summary(loop: DispatchLoop | None, pool: WorkerPool) -> dict[str, Any]:
         return {}
     out: dict[str, Any] = {
         "workers_started": len(loop.worker_pids),
+        "requests": loop.batches,
         "worker_replacements": pool.replacements,
         "worker_startup_ms": str([round(ms, 1) for ms in loop.startup_ms]),
         "replacement_time_to_ready_ms": str([round(ms, 1) for ms in loop.replacement_ready_ms]),

@@ -1,7 +1,8 @@
 """Messages between the run process (parent) and its warm workers, over one Pipe per worker.
 
-Parent -> worker: :class:`StepRequest`, or ``None`` to stop.
-Worker -> parent: :class:`WorkerReady` (or :class:`WorkerStartFailed`) once, then per step any
+Parent -> worker: :class:`StepRequest` (one step, or a batch of independent ready steps run in
+one Dagster plan call), or ``None`` to stop.
+Worker -> parent: :class:`WorkerReady` (or :class:`WorkerStartFailed`) once, then per request any
 number of :class:`StepEvent`, at most one :class:`StepSystemError`, and a :class:`StepDone`.
 
 Timestamps are ``time.monotonic_ns()``: CLOCK_MONOTONIC is system-wide on Linux, so parent and
@@ -30,7 +31,7 @@ class WorkerSpec(NamedTuple):
 
 
 class StepRequest(NamedTuple):
-    step_key: str
+    step_keys: tuple[str, ...]  # one step, or a batch run in one execute_plan_iterator call
     known_state: Any  # KnownExecutionState
     sent_ns: int
 
@@ -50,19 +51,19 @@ class WorkerStartFailed(NamedTuple):
 
 
 class StepEvent(NamedTuple):
-    step_key: str
+    step_key: str | None  # the event's step (None: a plan-level event of a batch)
     event: Any  # DagsterEvent, already written to the event log by the worker
 
 
 class StepSystemError(NamedTuple):
     """An exception that escaped Dagster's step machinery (the step may lack a failure event)."""
 
-    step_key: str
+    step_keys: tuple[str, ...]
     error: Any  # SerializableErrorInfo
 
 
 class StepDone(NamedTuple):
-    step_key: str
+    step_keys: tuple[str, ...]
     received_ns: int
     finished_ns: int
     event_write_ns: int

@@ -56,6 +56,14 @@ BACKTEST_EXECUTOR_CONFIG: dict[str, Field] = {
         "MemoryError inside the step. Counts virtual size, so leave headroom. 0 = off."),
     "max_steps_per_worker": _f(Int, _D.max_steps_per_worker,
         "A worker is replaced after running this many steps (bounds state leaks)."),
+    "max_steps_per_batch": _f(Int, _D.max_steps_per_batch,
+        "Up to this many independent ready steps without a timeout run in one Dagster plan call "
+        "in a worker (Dagster's per-call cost paid once per batch; events stay per step). Only "
+        "for plans without pool steps; 1 = one step per call."),
+    "max_batch_seconds": _f(Float, _D.max_batch_seconds,
+        "A batch holds at most this many seconds of work at the run's observed step time "
+        "(no batches before the first step finished), so long steps are never queued behind "
+        "each other in one worker."),
     "execution_mode": _f(_MODE, _D.execution_mode.value,
         "How many cores backtests may take: STANDALONE, CONCURRENT or PRIORITY_LIVE."),
     "retries": get_retries_config(),

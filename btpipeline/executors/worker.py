@@ -72,14 +72,14 @@ def _run_step(conn: Connection, runner: StepRunner, request: StepRequest, pop_wr
     pop_write_ns()
     send_ns = 0
     try:
-        for event in runner.run_step(request.step_key, request.known_state):
+        for event in runner.run_steps(request.step_keys, request.known_state):
             start = time.perf_counter_ns()
-            conn.send(StepEvent(request.step_key, event))
+            conn.send(StepEvent(event.step_key, event))
             send_ns += time.perf_counter_ns() - start
     except BaseException:  # noqa: BLE001 - the parent turns it into a step failure
-        conn.send(StepSystemError(request.step_key,
+        conn.send(StepSystemError(request.step_keys,
                                   serializable_error_info_from_exc_info(sys.exc_info())))
-    conn.send(StepDone(request.step_key, received, time.monotonic_ns(), pop_write_ns(), send_ns))
+    conn.send(StepDone(request.step_keys, received, time.monotonic_ns(), pop_write_ns(), send_ns))
 
 
 def _watch_parent(parent_pid: int) -> None:

@@ -46,7 +46,7 @@ class Worker:
     pid: int = 0
     ready_ns: int | None = None
     steps_run: int = 0
-    step_key: str | None = None
+    step_keys: tuple[str, ...] = ()  # the request it is running (one step or a batch)
     replaces: int | None = None
     retire_deadline: float = 0.0
     ps: psutil.Process | None = None
@@ -150,17 +150,22 @@ class WorkerPool:
     # -- work
     def assign(self, worker: Worker, request: StepRequest) -> None:
         _send(worker, request)
-        worker.status, worker.step_key = WorkerStatus.BUSY, request.step_key
+        worker.status, worker.step_keys = WorkerStatus.BUSY, request.step_keys
 
     def finish_step(self, worker: Worker) -> None:
-        worker.steps_run += 1
-        worker.step_key = None
+        worker.steps_run += len(worker.step_keys)
+        worker.step_keys = ()
         if worker.status is WorkerStatus.BUSY:
             worker.status = WorkerStatus.IDLE
 
     # -- queries
     def with_status(self, status: WorkerStatus) -> list[Worker]:
         return [w for w in self._workers.values() if w.status is status]
+
+    def working_count(self) -> int:
+        """Workers that take or will take steps (starting, idle or busy)."""
+        return sum(1 for w in self._workers.values() if w.status in (
+            WorkerStatus.STARTING, WorkerStatus.IDLE, WorkerStatus.BUSY))
 
     def live(self) -> list[Worker]:
         return [w for w in self._workers.values() if w.status is not WorkerStatus.DEAD]
