@@ -97,7 +97,7 @@ def test_status_without_a_scanner_says_so(env) -> None:
     assert proc.returncode == 1, proc.stderr
     assert "scanner: not running (no heartbeat at" in proc.stdout
     assert "btpipeline scanner" in proc.stdout
-    assert "0 queued, 0 running runs" in proc.stdout
+    assert "0 queued, 0 running runs; circuit breaker CLOSED" in proc.stdout
 
 
 def test_scanner_runs_publishes_writes_and_stops_on_sigterm(env) -> None:

@@ -54,14 +54,19 @@ def render_dagster_runs() -> str:
     try:
         from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
+        from btpipeline.monitor.queue_control import published_breaker
+
         instance = DagsterInstance.get()
         try:
             queued = instance.get_runs_count(RunsFilter(statuses=[DagsterRunStatus.QUEUED]))
             running = instance.get_runs_count(RunsFilter(statuses=[
                 DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]))
+            breaker = published_breaker(instance)
         finally:
             instance.dispose()
     except Exception as error:  # any failure: say so, the scanner part is still useful
         first = (str(error).strip().splitlines() or [""])[0]
         return f"dagster ({home}): unreachable ({type(error).__name__}: {first})"
-    return f"dagster ({home}): {queued} queued, {running} running runs"
+    reason = f" ({breaker.reason})" if breaker.reason else ""
+    return (f"dagster ({home}): {queued} queued, {running} running runs; circuit breaker "
+            f"{breaker.state.value}{reason}")
