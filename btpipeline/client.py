@@ -1,0 +1,442 @@
+"""Submit and follow backtests from Python, through the Dagster webserver's GraphQL API.
+
+A backtest request becomes one Dagster **asset backfill** of ``backtest/<strategy>/<EPIC>`` for
+every epic over the months covering ``start..end`` (the same backfill the UI launches), tagged
+with the request's priority; the daemon then runs it (one run per range, the backtest assets'
+``BackfillPolicy.single_run``) and records every month as materialized. Nothing here goes
+around Dagster: the client only speaks GraphQL over HTTP to a running ``dagster dev`` (or
+``dagster-webserver`` + ``dagster-daemon``), so it works the same against SQLite- or
+PostgreSQL-backed instances and from any machine that can reach the webserver::
+
+    from datetime import date
+    from btpipeline.client import BacktestClient
+    from btpipeline.executors.priority import JobPriority
+
+    client = BacktestClient(host="127.0.0.1", port=3000)
+    job_id = client.submit_backtest("macd_crossover", ["EURUSD"], date(2024, 1, 1),
+                                    date(2024, 3, 31), priority=JobPriority.HIGH)
+    print(client.wait(job_id, timeout=600)["status"])   # "completed"
+
+Requests are validated (strategy, epics, dates, deadline) before anything is sent, so a bad
+one raises the matching :mod:`btpipeline.errors` exception and queues nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import psutil
+
+from btpipeline.assets.keys import backtest_key
+from btpipeline.assets.partitions import PARTITIONS_START, month_key, monthly_partitions
+from btpipeline.epics import EPICS
+from btpipeline.errors import (
+    BtPipelineError,
+    InvalidDateRangeError,
+    InvalidParameterError,
+    UnknownEpicError,
+)
+from btpipeline.executors.priority import JobPriority, priority_from_tags, priority_tags
+from btpipeline.strategies.registry import get_strategy
+
+__all__ = [
+    "DEADLINE_TAG",
+    "BackfillNotFoundError",
+    "BacktestClient",
+    "BacktestTimeoutError",
+    "DagsterRequestError",
+    "DagsterUnavailableError",
+    "default_client",
+    "get_execution_stats",
+    "get_job_status",
+    "submit_backtest",
+    "wait",
+]
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 3000
+#: Environment overrides for the module-level functions' default client.
+HOST_ENV, PORT_ENV = "BTPIPELINE_DAGSTER_HOST", "BTPIPELINE_DAGSTER_PORT"
+#: Run/backfill tag carrying a submission's deadline (ISO 8601, UTC).
+DEADLINE_TAG = "btpipeline/deadline"
+#: Normalised statuses after which a backtest never changes again.
+TERMINAL_STATUSES = frozenset({"completed", "failed", "canceled"})
+
+
+class DagsterUnavailableError(BtPipelineError, ConnectionError):
+    """The Dagster webserver could not be reached."""
+
+
+class DagsterRequestError(BtPipelineError, RuntimeError):
+    """The webserver answered, but refused or failed the request."""
+
+
+class BackfillNotFoundError(BtPipelineError, LookupError):
+    """No backfill with that id on this Dagster instance."""
+
+
+class BacktestTimeoutError(BtPipelineError, TimeoutError):
+    """``wait`` gave up before the backtest reached a final status."""
+
+
+# --- GraphQL documents -------------------------------------------------------------------------
+
+_LAUNCH = """
+mutation LaunchBacktest($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+    ... on PartitionKeysNotFoundError { message }
+    ... on PartitionSetNotFoundError { message }
+    ... on UnauthorizedError { message }
+    ... on InvalidSubsetError { message }
+    ... on PipelineNotFoundError { message }
+    ... on RunConflict { message }
+  }
+}"""
+
+_BACKFILL = """
+query BacktestStatus($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill {
+      id status title numPartitions timestamp endTimestamp
+      tags { key value }
+      error { message }
+      runs { runId status startTime endTime }
+      assetBackfillData {
+        assetBackfillStatuses {
+          ... on AssetPartitionsStatusCounts {
+            assetKey { path }
+            numPartitionsTargeted numPartitionsInProgress
+            numPartitionsMaterialized numPartitionsFailed
+          }
+        }
+      }
+    }
+    ... on BackfillNotFoundError { message }
+    ... on PythonError { message }
+  }
+}"""
+
+_RUN_COUNTS = """
+query RunCounts($queued: [RunStatus!], $running: [RunStatus!]) {
+  queued: runsOrError(filter: {statuses: $queued}) {
+    __typename ... on Runs { count } ... on PythonError { message }
+  }
+  running: runsOrError(filter: {statuses: $running}) {
+    __typename ... on Runs { count } ... on PythonError { message }
+  }
+}"""
+
+# Dagster status -> the client's five statuses (queued / running / completed / failed / canceled).
+_RUN_STATUS = {
+    "QUEUED": "queued", "NOT_STARTED": "queued", "MANAGED": "queued",
+    "STARTING": "running", "STARTED": "running", "CANCELING": "running",
+    "SUCCESS": "completed", "FAILURE": "failed", "CANCELED": "canceled",
+}
+_QUEUED_RUNS = ["QUEUED", "NOT_STARTED"]
+_ACTIVE_RUNS = ["STARTING", "STARTED", "CANCELING"]
+
+
+# --- validation (pure, before any request) -----------------------------------------------------
+
+def _as_date(value: dt.date, name: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    raise InvalidParameterError(
+        f"{name} must be a datetime.date, got {type(value).__name__} {value!r}. "
+        f"Fix: pass e.g. date(2024, 1, 1).")
+
+
+def _epic_names(epics: str | Iterable[str]) -> list[str]:
+    """Validated epic names, in order, without duplicates; accepts ``"EUR/USD"`` spellings."""
+    raw = [epics] if isinstance(epics, str) else list(epics)
+    if not raw:
+        raise InvalidParameterError(
+            f"No epics given. Expected at least one of {', '.join(EPICS)}. "
+            "Fix: pass e.g. epics=['EURUSD'].")
+    names: list[str] = []
+    for item in raw:
+        name = str(item).replace("/", "").strip().upper()
+        if name not in EPICS:
+            raise UnknownEpicError(str(item), list(EPICS))
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def month_range(start: dt.date, end: dt.date) -> tuple[str, str]:
+    """First and last monthly partition keys covering ``start..end``, validated."""
+    start, end = _as_date(start, "start"), _as_date(end, "end")
+    if start > end:
+        raise InvalidDateRangeError(
+            f"Inverted date range: start {start} is after end {end}. "
+            "Fix: pass start <= end (both days are included).")
+    first, last = month_key(start), month_key(end)
+    if first < PARTITIONS_START:
+        raise InvalidDateRangeError(
+            f"start {start} is before the first backtest partition ({PARTITIONS_START}). "
+            f"Fix: start on or after {PARTITIONS_START}.")
+    newest = monthly_partitions.get_last_partition_key()
+    if newest is None or last > newest:
+        raise InvalidDateRangeError(
+            f"end {end} is in a month that has no partition yet (the newest is {newest}, "
+            "the current month). Fix: end on or before today.")
+    return first, last
+
+
+def _deadline_tag(deadline: dt.datetime | None) -> dict[str, str]:
+    if deadline is None:
+        return {}
+    if not isinstance(deadline, dt.datetime):
+        raise InvalidParameterError(
+            f"deadline must be a datetime.datetime, got {type(deadline).__name__} "
+            f"{deadline!r}. Fix: pass e.g. datetime(2024, 5, 1, 18, 0, tzinfo=timezone.utc).")
+    aware = deadline if deadline.tzinfo else deadline.replace(tzinfo=dt.timezone.utc)
+    if aware <= dt.datetime.now(dt.timezone.utc):
+        raise InvalidParameterError(
+            f"deadline {aware.isoformat()} has already passed. "
+            "Fix: pass a future time (naive datetimes are read as UTC), or none.")
+    return {DEADLINE_TAG: aware.astimezone(dt.timezone.utc).isoformat()}
+
+
+def _priority(priority: JobPriority | str) -> JobPriority:
+    if isinstance(priority, JobPriority):
+        return priority
+    try:
+        return JobPriority[str(priority).strip().upper()]
+    except KeyError:
+        raise InvalidParameterError(
+            f"Unknown priority {priority!r}. Expected one of "
+            f"{', '.join(p.name for p in JobPriority)}. Fix: pass a JobPriority.") from None
+
+
+def backfill_params(strategy: str, epics: str | Iterable[str], start: dt.date, end: dt.date,
+                    priority: JobPriority | str = JobPriority.NORMAL,
+                    deadline: dt.datetime | None = None) -> dict[str, Any]:
+    """The ``LaunchBackfillParams`` for a request; raises before anything is sent."""
+    get_strategy(strategy)
+    names = _epic_names(epics)
+    first, last = month_range(start, end)
+    tags = {**priority_tags(_priority(priority)), **_deadline_tag(deadline)}
+    return {
+        "partitionsByAssets": [
+            {"assetKey": {"path": list(backtest_key(strategy, epic).path)},
+             "partitions": {"range": {"start": first, "end": last}}}
+            for epic in names
+        ],
+        "tags": [{"key": k, "value": v} for k, v in tags.items()],
+        "title": f"{strategy} {','.join(names)} {first[:7]}..{last[:7]}",
+    }
+
+
+# --- reading answers ---------------------------------------------------------------------------
+
+def _normalise_backfill(raw: str, partitions: Mapping[str, int], runs: list[dict]) -> str:
+    if raw in ("COMPLETED_SUCCESS", "COMPLETED"):
+        return "failed" if partitions["failed"] else "completed"
+    if raw in ("COMPLETED_FAILED", "FAILED"):
+        return "failed"
+    if raw == "CANCELED":
+        return "canceled"
+    started = any(r["status"] != "queued" for r in runs)
+    return "running" if started or raw in ("CANCELING", "FAILING") else "queued"
+
+
+def _asset_counts(backfill: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    statuses = (backfill.get("assetBackfillData") or {}).get("assetBackfillStatuses") or []
+    return {
+        "/".join(s["assetKey"]["path"]): {
+            "total": s["numPartitionsTargeted"], "done": s["numPartitionsMaterialized"],
+            "failed": s["numPartitionsFailed"], "in_progress": s["numPartitionsInProgress"],
+        }
+        for s in statuses if "assetKey" in s
+    }
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).isoformat()
+
+
+def _status_dict(backfill: Mapping[str, Any]) -> dict[str, Any]:
+    assets = _asset_counts(backfill)
+    partitions = {k: sum(a[k] for a in assets.values())
+                  for k in ("total", "done", "failed", "in_progress")}
+    runs = [{"run_id": r["runId"], "status": _RUN_STATUS.get(r["status"], r["status"].lower()),
+             "dagster_status": r["status"], "started_at": _iso(r.get("startTime")),
+             "ended_at": _iso(r.get("endTime"))} for r in backfill.get("runs") or []]
+    tags = {t["key"]: t["value"] for t in backfill.get("tags") or []}
+    return {
+        "id": backfill["id"],
+        "status": _normalise_backfill(backfill["status"], partitions, runs),
+        "dagster_status": backfill["status"],
+        "title": backfill.get("title"),
+        "priority": priority_from_tags(tags).name,
+        "deadline": tags.get(DEADLINE_TAG),
+        "tags": tags,
+        "runs": runs,
+        "partitions": partitions,
+        "assets": assets,
+        "created_at": _iso(backfill.get("timestamp")),
+        "ended_at": _iso(backfill.get("endTimestamp")),
+        "error": (backfill.get("error") or {}).get("message"),
+    }
+
+
+# --- the client --------------------------------------------------------------------------------
+
+class BacktestClient:
+    """Backtests through one Dagster webserver (``dagster dev`` or ``dagster-webserver``)."""
+
+    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *,
+                 request_timeout: float = 30.0) -> None:
+        self.host, self.port = host, int(port)
+        self.request_timeout = request_timeout
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/graphql"
+
+    def __repr__(self) -> str:
+        return f"BacktestClient(host={self.host!r}, port={self.port})"
+
+    def submit_backtest(self, strategy: str, epics: str | Iterable[str], start: dt.date,
+                        end: dt.date, priority: JobPriority | str = JobPriority.NORMAL,
+                        deadline: dt.datetime | None = None) -> str:
+        """Queue a backfill of ``strategy`` on every epic over the months covering
+        ``start..end`` (both included); return its id (a Dagster backfill id).
+
+        Raises UnknownStrategyError / UnknownEpicError / InvalidDateRangeError /
+        InvalidParameterError before anything is sent; DagsterRequestError if Dagster refuses.
+        """
+        params = backfill_params(strategy, epics, start, end, priority, deadline)
+        answer = self._query(_LAUNCH, {"params": params})["launchPartitionBackfill"]
+        if answer["__typename"] != "LaunchBackfillSuccess":
+            raise DagsterRequestError(
+                f"Dagster refused the backfill for {params['title']}: {answer['__typename']}: "
+                f"{answer.get('message', '(no message)')}. Fix: check that the webserver at "
+                f"{self.url} serves btpipeline's definitions (dagster dev -w workspace.yaml).")
+        return str(answer["backfillId"])
+
+    def get_job_status(self, job_id: str) -> dict[str, Any]:
+        """The backtest's status (queued/running/completed/failed/canceled), its runs and their
+        statuses, and partitions done/total (per asset under ``assets``)."""
+        answer = self._query(_BACKFILL, {"id": job_id})["partitionBackfillOrError"]
+        kind = answer["__typename"]
+        if kind == "BackfillNotFoundError":
+            raise BackfillNotFoundError(
+                f"No backtest (backfill) with id {job_id!r} on the Dagster instance behind "
+                f"{self.url}. Fix: use an id returned by submit_backtest on this instance.")
+        if kind != "PartitionBackfill":
+            raise DagsterRequestError(f"Could not read backfill {job_id!r}: {kind}: "
+                                      f"{answer.get('message', '(no message)')}")
+        return _status_dict(answer)
+
+    def wait(self, job_id: str, timeout: float = 600.0, poll: float = 2.0) -> dict[str, Any]:
+        """Poll until the backtest is completed, failed or canceled; return its last status.
+
+        Raises BacktestTimeoutError (a TimeoutError) after ``timeout`` seconds. Dagster's
+        backfill daemon works in ~30 s passes, so even a small backtest takes about a minute.
+        """
+        end = time.monotonic() + timeout
+        while True:
+            status = self.get_job_status(job_id)
+            if status["status"] in TERMINAL_STATUSES:
+                return status
+            if time.monotonic() + poll > end:
+                raise BacktestTimeoutError(
+                    f"Backtest {job_id} is still {status['status']} after {timeout:.0f} s "
+                    f"(partitions {status['partitions']['done']}/"
+                    f"{status['partitions']['total']} done). Fix: wait longer, or look at it "
+                    f"in the UI (Overview > Backfills).")
+            time.sleep(poll)
+
+    def get_execution_stats(self) -> dict[str, Any]:
+        """Runs queued and running on the instance, this machine's CPU and memory use, and the
+        circuit breaker's state (``"unknown"`` until the monitor publishes it to clients)."""
+        answer = self._query(_RUN_COUNTS, {"queued": _QUEUED_RUNS, "running": _ACTIVE_RUNS})
+        counts = {}
+        for name in ("queued", "running"):
+            if answer[name]["__typename"] != "Runs":
+                raise DagsterRequestError(f"Could not count {name} runs: "
+                                          f"{answer[name].get('message', '(no message)')}")
+            counts[name] = int(answer[name]["count"])
+        memory = psutil.virtual_memory()
+        return {
+            "runs_queued": counts["queued"],
+            "runs_running": counts["running"],
+            "cpu_percent": float(psutil.cpu_percent(interval=0.2)),
+            "cpu_count": psutil.cpu_count() or 1,
+            "memory_percent": float(memory.percent),
+            "memory_used_gb": (memory.total - memory.available) / 2**30,
+            "memory_total_gb": memory.total / 2**30,
+            "breaker_state": self._breaker_state(),
+        }
+
+    def _breaker_state(self) -> str:
+        # The resource monitor keeps its state in the instance's key-value store, which the
+        # GraphQL API does not expose; until it is published somewhere public, say so.
+        return "unknown"
+
+    def _query(self, query: str, variables: Mapping[str, Any]) -> dict[str, Any]:
+        body = json.dumps({"query": query, "variables": dict(variables)}).encode()
+        request = urllib.request.Request(self.url, data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.request_timeout) as response:
+                payload = json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode(errors="replace")[:500]
+            raise DagsterRequestError(
+                f"The Dagster webserver at {self.url} answered HTTP {error.code}: {detail}"
+            ) from None
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise DagsterUnavailableError(
+                f"Could not reach the Dagster webserver at {self.url} ({reason}). Fix: start "
+                "it (`dagster dev -w workspace.yaml` in the repository, DAGSTER_HOME set) or "
+                "pass the host and port it serves on.") from None
+        if payload.get("errors"):
+            messages = "; ".join(e.get("message", str(e)) for e in payload["errors"])
+            raise DagsterRequestError(f"GraphQL errors from {self.url}: {messages}")
+        return payload["data"]
+
+
+# --- module-level convenience (the seed's usage) ------------------------------------------------
+
+def default_client() -> BacktestClient:
+    """A client for ``$BTPIPELINE_DAGSTER_HOST:$BTPIPELINE_DAGSTER_PORT`` (127.0.0.1:3000)."""
+    return BacktestClient(host=os.environ.get(HOST_ENV, DEFAULT_HOST),
+                          port=int(os.environ.get(PORT_ENV, DEFAULT_PORT)))
+
+
+def submit_backtest(strategy: str, epics: str | Iterable[str], start: dt.date, end: dt.date,
+                    priority: JobPriority | str = JobPriority.NORMAL,
+                    deadline: dt.datetime | None = None) -> str:
+    """:meth:`BacktestClient.submit_backtest` on :func:`default_client`."""
+    return default_client().submit_backtest(strategy, epics, start, end, priority, deadline)
+
+
+def get_job_status(job_id: str) -> dict[str, Any]:
+    return default_client().get_job_status(job_id)
+
+
+def get_execution_stats() -> dict[str, Any]:
+    return default_client().get_execution_stats()
+
+
+def wait(job_id: str, timeout: float = 600.0, poll: float = 2.0) -> dict[str, Any]:
+    return default_client().wait(job_id, timeout=timeout, poll=poll)
