@@ -14,8 +14,15 @@ import subprocess
 import pytest
 
 from tests import ui_pages as ui
-from tests.support import (REPO, btpipeline, free_port, graphql, project_env, stop,
-                           wait_for_webserver)
+from tests.support import (
+    REPO,
+    btpipeline,
+    free_port,
+    graphql,
+    project_env,
+    stop,
+    wait_for_webserver,
+)
 
 BACKTEST = "backtest/macd_crossover/EURUSD"
 REPORT = "report/macd_crossover"
