@@ -59,13 +59,13 @@ class MemorySampler(threading.Thread):
 def _dagster_backfill(workers: int) -> tuple[float, MemorySampler]:
     from dagster import DagsterInstance, execute_job, reconstructable
 
+    from btpipeline.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
     from btpipeline.definitions import backtest_job_def
 
     config = {"execution": {"config": {"max_concurrent_backtests": workers,
                                        "execution_mode": "STANDALONE"}},
               "loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    tags = {"dagster/asset_partition_range_start": f"{YEAR}-01-01",
-            "dagster/asset_partition_range_end": f"{YEAR}-12-01"}
+    tags = {RANGE_START_TAG: f"{YEAR}-01-01", RANGE_END_TAG: f"{YEAR}-12-01"}
     sampler = MemorySampler()
     sampler.start()
     began = time.perf_counter()

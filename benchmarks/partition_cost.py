@@ -24,8 +24,7 @@ from dagster import (
     define_asset_job,
 )
 
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
+from btpipeline.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 
 
 def _job(partitions: PartitionsDefinition, name: str):
@@ -42,7 +41,7 @@ def _time_range(job, instance: DagsterInstance, keys: list[str], repeats: int) -
     for _ in range(repeats):
         t0 = time.perf_counter()
         result = job.execute_in_process(
-            instance=instance, tags={RANGE_START: keys[0], RANGE_END: keys[-1]}
+            instance=instance, tags={RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]}
         )
         samples.append(time.perf_counter() - t0)
         assert result.success

@@ -7,12 +7,11 @@ import pytest
 from dagster import AssetKey, DagsterInstance, instance_for_test
 
 from btpipeline.assets.keys import backtest_key, candles_key, report_key
+from btpipeline.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from btpipeline.definitions import build_definitions
 from btpipeline.resources.market_data_store import MarketDataStore
 from btpipeline.resources.results_database import ResultsDatabase
 
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 STRATEGIES = ["macd_crossover", "rsi_mean_reversion"]
 
 
@@ -38,7 +37,7 @@ def _run(instance: DagsterInstance, resources: dict, first: str, last: str,
             "config": {"generate_if_missing": True}}
     return job.execute_in_process(
         instance=instance, asset_selection=selection,
-        tags={RANGE_START: first, RANGE_END: last}, run_config=config, raise_on_error=False)
+        tags={RANGE_START_TAG: first, RANGE_END_TAG: last}, run_config=config, raise_on_error=False)
 
 
 def test_a_range_runs_as_one_run_and_records_every_month(instance, resources) -> None:

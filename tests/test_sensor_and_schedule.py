@@ -7,13 +7,11 @@ import os
 
 from dagster import build_schedule_context, build_sensor_context
 
+from btpipeline.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from btpipeline.data.store import generate_into_store
 from btpipeline.definitions import defs
 from btpipeline.resources.market_data_store import MarketDataStore
 from btpipeline.sensors.market_data_sensor import contiguous
-
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 
 
 def _tick(store: MarketDataStore, cursor: str | None):
@@ -29,11 +27,11 @@ def test_new_months_request_one_run_per_epic_over_the_contiguous_range(tmp_path)
     generate_into_store(store.store(), ["EURUSD", "USDJPY"], dt.date(2024, 1, 1),
                         dt.date(2024, 2, 29), 7)
     result, cursor = _tick(store, None)
-    requests = sorted(result.run_requests, key=lambda r: r.tags[RANGE_START])
+    requests = sorted(result.run_requests, key=lambda r: r.tags[RANGE_START_TAG])
     assert len(requests) == 2
     for request in requests:
-        assert request.tags[RANGE_START] == "2024-01-01"
-        assert request.tags[RANGE_END] == "2024-02-01"
+        assert request.tags[RANGE_START_TAG] == "2024-01-01"
+        assert request.tags[RANGE_END_TAG] == "2024-02-01"
         paths = {"/".join(k.path) for k in request.asset_selection}
         epic = next(p.split("/")[1] for p in paths if p.startswith("candles/"))
         assert f"backtest/macd_crossover/{epic}" in paths
@@ -58,7 +56,7 @@ def test_a_rewritten_month_triggers_again(tmp_path) -> None:
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
     result, _ = _tick(store, cursor)
     (request,) = result.run_requests
-    assert (request.tags[RANGE_START], request.tags[RANGE_END]) == ("2024-02-01", "2024-02-01")
+    assert (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) == ("2024-02-01", "2024-02-01")
 
 
 def test_contiguous_groups_consecutive_months_across_a_year_end() -> None:
