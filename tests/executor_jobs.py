@@ -264,3 +264,36 @@ def batch_death_job() -> JobDefinition:
             op_def()
 
     return batch_death
+
+
+# ---------------------------------------------------------------- the fast path (pause/resume)
+
+PROGRESS_ITERATIONS = 60
+
+
+@op(config_schema={"progress_file": str, "iterations": int})
+def progress_step(context: OpExecutionContext) -> int:
+    """CPU-bound work in fixed ~40 ms CPU slices; logs a wall-clock stamp per slice, so a test
+    sees the step stop while SIGSTOPped and finish with the same result after SIGCONT."""
+    path = Path(context.op_config["progress_file"])
+    total = 0
+    with path.open("w") as out:
+        out.write(f"{os.getpid()}\n")
+        out.flush()
+        for i in range(context.op_config["iterations"]):
+            until = time.thread_time() + 0.04
+            while time.thread_time() < until:
+                pass
+            total += i * i
+            out.write(f"{time.time()}\n")
+            out.flush()
+    return total
+
+
+@job(executor_def=backtest_executor)
+def progress_job_def():
+    progress_step()
+
+
+def progress_job() -> JobDefinition:
+    return progress_job_def

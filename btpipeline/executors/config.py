@@ -28,6 +28,7 @@ from btpipeline.executors.errors import ExecutorConfigError
 from btpipeline.executors.tags import BACKTEST_POOL
 
 ENV_PREFIX = "BTPIPELINE_"
+_PRIORITY_NAMES = ("CRITICAL", "HIGH", "NORMAL", "LOW", "BULK")
 
 DEFAULT_PRELOAD: tuple[str, ...] = (
     "dagster",
@@ -73,6 +74,20 @@ class ExecutionConfig:
     memory_poll_interval_seconds: float = 0.1
     record_step_timings: bool = True
     forkserver_preload: tuple[str, ...] = DEFAULT_PRELOAD
+    load_shedding_enabled: bool = True
+    shed_max_priority: str = "NORMAL"
+    shed_interval_seconds: float = 0.05
+    shed_cpu_window_seconds: float = 0.2
+    shed_cpu_threshold: float = 0.85
+    shed_memory_threshold: float = 0.90
+    shed_scanner_run_delay_threshold: float = 0.25
+    shed_scanner_latency_budget_ms: float | None = None
+    shed_hysteresis: float = 0.10
+    shed_resume_hold_seconds: float = 1.0
+    follow_breaker: bool = True
+    preemption_enabled: bool = True
+    queue_check_interval_seconds: float = 1.0
+    scanner_status_file: str | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -162,6 +177,20 @@ def _validate(cfg: ExecutionConfig) -> None:
         ("memory_poll_interval_seconds", cfg.memory_poll_interval_seconds > 0, "seconds > 0"),
         ("default_step_timeout_seconds", cfg.default_step_timeout_seconds is None
          or cfg.default_step_timeout_seconds > 0, "seconds > 0 (or null)"),
+        ("shed_max_priority", cfg.shed_max_priority in _PRIORITY_NAMES,
+         f"one of {list(_PRIORITY_NAMES)}"),
+        ("shed_interval_seconds", 0 < cfg.shed_interval_seconds <= 1.0, "seconds in (0, 1]"),
+        ("shed_cpu_window_seconds", cfg.shed_cpu_window_seconds >= cfg.shed_interval_seconds,
+         "seconds >= shed_interval_seconds"),
+        ("shed_cpu_threshold", 0 < cfg.shed_cpu_threshold <= 1.0, "a fraction in (0, 1]"),
+        ("shed_memory_threshold", 0 < cfg.shed_memory_threshold <= 1.0, "a fraction in (0, 1]"),
+        ("shed_scanner_run_delay_threshold", 0 < cfg.shed_scanner_run_delay_threshold <= 1.0,
+         "a fraction in (0, 1]"),
+        ("shed_scanner_latency_budget_ms", cfg.shed_scanner_latency_budget_ms is None
+         or cfg.shed_scanner_latency_budget_ms > 0, "milliseconds > 0 (or null)"),
+        ("shed_hysteresis", 0 <= cfg.shed_hysteresis < 1.0, "a fraction in [0, 1)"),
+        ("shed_resume_hold_seconds", cfg.shed_resume_hold_seconds >= 0, "seconds >= 0"),
+        ("queue_check_interval_seconds", cfg.queue_check_interval_seconds > 0, "seconds > 0"),
     ]
     for name, ok, expected in checks:
         if not ok:

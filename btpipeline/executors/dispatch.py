@@ -30,6 +30,7 @@ from btpipeline.executors.errors import (
     WorkerMemoryLimitExceeded,
     WorkerStartupError,
 )
+from btpipeline.executors.load_guard import LoadGuard, guard_message, guard_metadata
 from btpipeline.executors.protocol import (
     StepDone,
     StepEvent,
@@ -68,6 +69,7 @@ class InFlight:
     ready_ns: int
     dispatched_ns: int
     timeout_s: float | None
+    paused_s_at_dispatch: float = 0.0
     terminal: bool = False
     started: bool = False
     system_error: dg.SerializableErrorInfo | None = None
@@ -84,8 +86,10 @@ class DispatchLoop:
         config: ExecutionConfig,
         failure_or_retry: FailureOrRetry,
         batch_cap: int = 1,
+        guard: LoadGuard | None = None,
     ) -> None:
         self._ctx, self._active, self._pool, self._cfg = context, active, pool, config
+        self._guard = guard
         self._failure_or_retry = failure_or_retry
         self._batch_cap = max(1, batch_cap)
         self._step_seconds: float | None = None  # running estimate of one step's worker time
@@ -108,7 +112,8 @@ class DispatchLoop:
     def run(self) -> Iterator[dg.DagsterEvent]:
         while (not self._stopping and not self._active.is_complete) or self._in_flight:
             yield from self._check_interrupt()
-            if not self._stopping:
+            yield from self._guard_events()
+            if not self._stopping and not (self._guard and self._guard.holding):
                 yield from self._launch()
             yield from self._poll()
             yield from self._reap()
@@ -131,10 +136,18 @@ class DispatchLoop:
             f"worker(s), killing any still running after "
             f"{self._cfg.worker_shutdown_grace_seconds:g} s.", {"steps_interrupted": str(busy)})
         self._stopping = True
+        if self._guard is not None:
+            self._guard.stop()  # SIGCONT first: a stopped worker cannot take SIGINT
         self._pending = []  # never dispatched: they stay un-run, as with Dagster's executors
         self._stop_deadline = time.monotonic() + self._cfg.worker_shutdown_grace_seconds
         self._active.mark_interrupted()
         self._pool.interrupt_busy()
+
+    def _guard_events(self) -> Iterator[dg.DagsterEvent]:
+        if self._guard is None:
+            return
+        for notice in self._guard.drain_notices():
+            yield dg.engine_event(self._ctx, guard_message(notice), guard_metadata(notice))
 
     # ------------------------------------------------------------------ launch
     def _launch(self) -> Iterator[dg.DagsterEvent]:
@@ -204,9 +217,10 @@ class DispatchLoop:
                 yield from self._fail_step(batch[0].key, exc, allow_retry=False)
                 return
         now = time.monotonic_ns()
+        paused_s = self._guard.paused_seconds() if self._guard else 0.0
         for step in batch:
             self._in_flight[step.key] = InFlight(step, worker, self._ready_ns(step), now,
-                                                 timeout_s)
+                                                 timeout_s, paused_s)
         self.batches += 1
         self._pool.assign(worker, StepRequest(tuple(s.key for s in batch), known_state, now))
 
@@ -419,6 +433,8 @@ class DispatchLoop:
             if flight.timeout_s is None:
                 continue
             elapsed = (now - flight.dispatched_ns) / 1e9
+            if self._guard is not None:  # time paused by the fast path is not the step's
+                elapsed -= self._guard.paused_seconds() - flight.paused_s_at_dispatch
             if elapsed > flight.timeout_s and flight.step.key in self._in_flight:
                 yield from self._kill_and_fail(
                     flight.worker, lambda key, f=flight, e=elapsed: StepTimeout(

@@ -18,23 +18,34 @@ import multiprocessing
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
-from dagster import InitExecutorContext, executor, multiple_process_executor_requirements
+from dagster import (
+    DagsterInstance,
+    InitExecutorContext,
+    executor,
+    multiple_process_executor_requirements,
+)
 
 from btpipeline.executors import dagster_internals as dg
 from btpipeline.executors.config import (
     ExecutionConfig,
+    ExecutionMode,
     backtest_cores,
     scanner_reserved_cores,
     worker_count,
 )
 from btpipeline.executors.dispatch import PHASES, DispatchLoop
 from btpipeline.executors.isolation import IsolationSpec
+from btpipeline.executors.load_guard import LoadGuard
 from btpipeline.executors.priority import JobPriority, priority_from_tags, step_priority
 from btpipeline.executors.protocol import WorkerSpec
+from btpipeline.executors.run_queue_view import QueueFacts, read_queue_facts
 from btpipeline.executors.schema import BACKTEST_EXECUTOR_CONFIG
+from btpipeline.executors.shedding import ShedLimits
 from btpipeline.executors.worker_pool import WorkerPool
+from btpipeline.monitor.fast_signals import FastSampler
 
 
 def _sort_key(step: dg.ExecutionStep) -> float:
@@ -79,18 +90,50 @@ class BacktestExecutor(dg.Executor):
             active = stack.enter_context(dg.new_active_execution(
                 execution_plan, self.retries, concurrency, _sort_key,
                 len(slot_cores) * batch_cap, self._step_dependency_config))
+            guard = self._load_guard(plan_context, priority, slot_cores)
             pool = WorkerPool(self._mp_context(plan_context),
                               self._spec_factory(plan_context, execution_plan, priority),
-                              slot_cores)
+                              slot_cores, guard and guard.register, guard and guard.unregister)
             stack.callback(pool.shutdown)
+            if guard is not None:
+                stack.callback(guard.stop)  # runs first: SIGCONT before the workers are stopped
+                guard.start()
+                yield dg.engine_event(plan_context, _guard_description(guard, self.config))
             pool.start_all()
             loop = DispatchLoop(plan_context, active, pool, self.config,
-                                self.log_failure_or_retry_event_after_error, batch_cap)
+                                self.log_failure_or_retry_event_after_error, batch_cap, guard)
             yield from loop.run()
         yield dg.engine_event(plan_context, "backtest_executor: finished; per-phase step "
                               "timings in µs.", _summary(loop, pool))
 
     # ------------------------------------------------------------------ helpers
+    def _load_guard(self, ctx: dg.PlanOrchestrationContext, priority: JobPriority,
+                    slot_cores: list[int | None]) -> LoadGuard | None:
+        """The fast path, for runs at or below ``shed_max_priority`` (None otherwise)."""
+        cfg = self.config
+        if not cfg.load_shedding_enabled or priority.value > JobPriority[
+                cfg.shed_max_priority].value:
+            return None
+        total = len(os.sched_getaffinity(0))
+        used = (len({c for c in slot_cores}) if cfg.worker_affinity_enabled
+                else min(len(slot_cores), total))
+        free = 0 if cfg.execution_mode is ExecutionMode.STANDALONE else max(0, total - used)
+        instance_ref, run_id = ctx.instance.get_ref(), ctx.run_id
+        opened: list[DagsterInstance] = []
+
+        def queue_facts() -> QueueFacts:
+            if not opened:  # its own instance: this runs in the guard's thread
+                opened.append(DagsterInstance.from_ref(instance_ref))
+            return read_queue_facts(opened[0], run_id, priority, cfg.follow_breaker,
+                                    cfg.preemption_enabled)
+
+        status = Path(cfg.scanner_status_file) if cfg.scanner_status_file else None
+        return LoadGuard(
+            shed_limits(cfg), free, interval_s=cfg.shed_interval_seconds,
+            sampler=FastSampler(status, cfg.shed_cpu_window_seconds),
+            queue_reader=queue_facts if (cfg.follow_breaker or cfg.preemption_enabled) else None,
+            queue_interval_s=cfg.queue_check_interval_seconds)
+
     def _slot_cores(self) -> list[int | None]:
         available = sorted(os.sched_getaffinity(0))
         cores = backtest_cores(self.config, available)
@@ -159,6 +202,23 @@ class BacktestExecutor(dg.Executor):
             return WorkerSpec(worker_id=worker_id, isolation=isolation, **common)
 
         return make
+
+
+def shed_limits(cfg: ExecutionConfig) -> ShedLimits:
+    return ShedLimits(
+        cpu_threshold=cfg.shed_cpu_threshold, memory_threshold=cfg.shed_memory_threshold,
+        scanner_run_delay_threshold=cfg.shed_scanner_run_delay_threshold,
+        scanner_latency_budget_ms=cfg.shed_scanner_latency_budget_ms,
+        hysteresis=cfg.shed_hysteresis, resume_hold_seconds=cfg.shed_resume_hold_seconds,
+    ).for_mode(cfg.execution_mode)
+
+
+def _guard_description(guard: LoadGuard, cfg: ExecutionConfig) -> str:
+    return (f"backtest_executor: fast path on ({cfg.shed_interval_seconds * 1000:g} ms sampling, "
+            f"{guard.free_cores:g} core(s) left beside the workers, breaker "
+            f"{'followed' if cfg.follow_breaker else 'ignored'}, preemption "
+            f"{'on' if cfg.preemption_enabled else 'off'}); workers are paused while the "
+            "scanner needs the machine.")
 
 
 def _summary(loop: DispatchLoop | None, pool: WorkerPool) -> dict[str, Any]:

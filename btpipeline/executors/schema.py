@@ -81,6 +81,41 @@ BACKTEST_EXECUTOR_CONFIG: dict[str, Field] = {
         "How often the parent samples busy workers' RSS (0.1 = 10 Hz)."),
     "record_step_timings": _f(Bool, _D.record_step_timings,
         "Write one engine event per step with its phase timings (µs) as metadata."),
+    "load_shedding_enabled": _f(Bool, _D.load_shedding_enabled,
+        "The fast path: a thread in the run samples load every shed_interval_seconds and "
+        "pauses (SIGSTOP) this run's workers while the live scanner needs the machine, the "
+        "circuit breaker is OPEN, or a higher-priority run waits; SIGCONT when healthy."),
+    "shed_max_priority": _f(String, _D.shed_max_priority,
+        "Runs at or below this priority (CRITICAL, HIGH, NORMAL, LOW, BULK) may be paused; "
+        "higher ones never are."),
+    "shed_interval_seconds": _f(Float, _D.shed_interval_seconds,
+        "Fast-path sampling interval (0.05 = 20 Hz)."),
+    "shed_cpu_window_seconds": _f(Float, _D.shed_cpu_window_seconds,
+        "CPU use is measured over this trailing window (longer ignores short blips)."),
+    "shed_cpu_threshold": _f(Float, _D.shed_cpu_threshold,
+        "Pause when processes other than this run's workers use more than this fraction of "
+        "the cores the workers leave free (off in STANDALONE, where they leave none)."),
+    "shed_memory_threshold": _f(Float, _D.shed_memory_threshold,
+        "Pause when the machine's memory use exceeds this fraction."),
+    "shed_scanner_run_delay_threshold": _f(Float, _D.shed_scanner_run_delay_threshold,
+        "Pause when the live scanner sat runnable but waiting for a CPU more than this fraction "
+        "of the CPU window (/proc/<pid>/schedstat)."),
+    "shed_scanner_latency_budget_ms": Field(Noneable(Float), default_value=None,
+        is_required=False, description="Pause when a scanner tick takes longer than this, or "
+        "the next tick is this late. Default: the budget the scanner publishes."),
+    "shed_hysteresis": _f(Float, _D.shed_hysteresis,
+        "Resume only once every signal is below its level x (1 - shed_hysteresis)."),
+    "shed_resume_hold_seconds": _f(Float, _D.shed_resume_hold_seconds,
+        "...and has stayed there this long (doubled after a trip soon after a resume)."),
+    "follow_breaker": _f(Bool, _D.follow_breaker,
+        "Pause while the resource-monitor sensor's circuit breaker is OPEN."),
+    "preemption_enabled": _f(Bool, _D.preemption_enabled,
+        "LOW and BULK runs pause while a HIGH or CRITICAL run is queued or running."),
+    "queue_check_interval_seconds": _f(Float, _D.queue_check_interval_seconds,
+        "How often the fast path reads the breaker state and the run queue from the instance."),
+    "scanner_status_file": Field(Noneable(String), default_value=None, is_required=False,
+        description="The live scanner's status JSON. Default: $BTPIPELINE_SCANNER_STATUS or "
+        "<BTPIPELINE_HOME>/scanner/status.json."),
     "forkserver_preload": _f(Array(String), list(DEFAULT_PRELOAD),
         "Modules imported once in the forkserver so workers start warm (the job's module is "
         "added). Modules that fail to import are silently skipped by Python."),

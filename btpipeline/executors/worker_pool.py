@@ -64,8 +64,11 @@ class WorkerPool:
         mp_context: BaseContext,
         make_spec: Callable[[int, int | None], WorkerSpec],
         slot_cores: list[int | None],
+        on_start: Callable[[int], None] | None = None,
+        on_exit: Callable[[int], None] | None = None,
     ) -> None:
         self._ctx = mp_context
+        self._on_start, self._on_exit = on_start, on_exit  # the load guard's (un)register
         self._make_spec = make_spec
         self._slot_cores = slot_cores
         self._workers: dict[int, Worker] = {}
@@ -90,6 +93,8 @@ class WorkerPool:
         worker = Worker(worker_id, slot, core, process, parent_conn, started,
                         pid=process.pid or 0, replaces=replaces)
         self._workers[worker_id] = worker
+        if self._on_start and process.pid:
+            self._on_start(process.pid)
         return worker
 
     def mark_ready(self, worker: Worker, ready: WorkerReady) -> None:
@@ -121,6 +126,8 @@ class WorkerPool:
         worker.status = WorkerStatus.DEAD
 
     def forget(self, worker: Worker) -> None:
+        if self._on_exit and worker.process.pid:
+            self._on_exit(worker.process.pid)
         worker.conn.close()
         self._workers.pop(worker.worker_id, None)
 

@@ -1,0 +1,199 @@
+"""The executor's fast path: a thread that pauses this run's workers when the scanner needs
+the machine, within a few sampling intervals, and resumes them with hysteresis.
+
+Sensor ticks are seconds apart; this thread samples every ``shed_interval_seconds`` (50 ms by
+default) in the run process itself. On a trip it sends SIGSTOP to every worker's process group
+(a stopped process uses no CPU and keeps its memory, so the step later resumes exactly where it
+was) and tells the dispatch loop to hold new steps; when healthy again it sends SIGCONT.
+
+What trips it (see :mod:`~btpipeline.executors.shedding` for the levels):
+* the fast signals (other processes' CPU, memory, the scanner's latency and stall), sampled
+  every tick;
+* the circuit breaker OPEN, and a higher-priority run waiting (preemption), read every
+  ``queue_check_interval_seconds`` from the instance.
+
+Only runs at or below ``shed_max_priority`` (NORMAL by default) are ever paused: HIGH and
+CRITICAL runs are the work the operator wants now.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+
+from btpipeline.executors.run_queue_view import QueueFacts
+from btpipeline.executors.shedding import Decision, ShedLimits, ShedMachine, ShedState, trip_reasons
+from btpipeline.monitor.fast_signals import FastSample, FastSampler
+
+QueueReader = Callable[[], QueueFacts]
+
+
+@dataclasses.dataclass(frozen=True)
+class GuardNotice:
+    """A transition, for the dispatch loop to log as an engine event."""
+
+    state: ShedState
+    reason: str
+    at: float  # epoch seconds when the signals were sampled
+    applied_at: float  # epoch seconds when the last signal was sent
+    workers: int
+    sample: FastSample | None
+
+
+class LoadGuard:
+    """Pauses and resumes the registered worker pids; thread-safe registration."""
+
+    def __init__(self, limits: ShedLimits, free_cores: float, *, interval_s: float = 0.05,
+                 sampler: FastSampler | None = None, queue_reader: QueueReader | None = None,
+                 queue_interval_s: float = 1.0) -> None:
+        self._limits, self.free_cores = limits, free_cores
+        self._interval, self._queue_interval = interval_s, queue_interval_s
+        self._sampler = sampler or FastSampler()
+        self._queue_reader = queue_reader
+        self._machine = ShedMachine(limits)
+        self._lock = threading.Lock()
+        self._pids: set[int] = set()
+        self._stopped_pids: set[int] = set()
+        self._notices: list[GuardNotice] = []
+        self._paused = threading.Event()
+        self._done = threading.Event()
+        self._paused_ns_total = 0
+        self._paused_at_ns: int | None = None
+        self._facts: QueueFacts | None = None
+        self._next_queue_read = 0.0
+        self.errors: list[str] = []
+        self._thread = threading.Thread(target=self._run, name="btpipeline-load-guard",
+                                        daemon=True)
+
+    # -- used by the dispatch loop (run thread)
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop sampling and resume every paused worker (termination, end of run)."""
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join(2.0)
+        with self._lock:
+            self._signal_all(signal.SIGCONT)
+            self._stopped_pids.clear()
+            self._mark_resumed()
+
+    def register(self, pid: int) -> None:
+        """A worker started: pause it at once if the run is paused."""
+        with self._lock:
+            self._pids.add(pid)
+            if self._paused.is_set():
+                self._send(pid, signal.SIGSTOP)
+
+    def unregister(self, pid: int) -> None:
+        with self._lock:
+            self._pids.discard(pid)
+            self._stopped_pids.discard(pid)
+
+    @property
+    def holding(self) -> bool:
+        """True while paused: the dispatch loop starts no new step."""
+        return self._paused.is_set()
+
+    def paused_seconds(self) -> float:
+        """Total time paused so far (steps' timeouts do not count it)."""
+        with self._lock:
+            extra = time.monotonic_ns() - self._paused_at_ns if self._paused_at_ns else 0
+            return (self._paused_ns_total + extra) / 1e9
+
+    def drain_notices(self) -> list[GuardNotice]:
+        with self._lock:
+            notices, self._notices = self._notices, []
+        return notices
+
+    # -- the thread
+    def _run(self) -> None:
+        while not self._done.wait(self._interval):
+            try:
+                self._tick()
+            except Exception as exc:  # noqa: BLE001 - a sampling error must not kill the run
+                if len(self.errors) < 10:
+                    self.errors.append(f"{type(exc).__name__}: {exc}")
+
+    def _tick(self) -> None:
+        with self._lock:
+            pids = set(self._pids)
+        sample = self._sampler.sample(pids)
+        facts = self._read_queue()
+        since = time.time() - (time.monotonic() - self._machine.since) \
+            if self._machine.state is ShedState.PAUSED else None
+        tripped = trip_reasons(sample, self._limits, self.free_cores) + facts
+        healthy = not facts and not trip_reasons(
+            sample, self._limits, self.free_cores, scale=1.0 - self._limits.hysteresis,
+            ignore_latency_before=since)
+        decision = self._machine.update(time.monotonic(), tripped, healthy)
+        if decision is not None:
+            self._apply(decision, sample)
+
+    def _read_queue(self) -> list[str]:
+        if self._queue_reader is None:
+            return []
+        now = time.monotonic()
+        if now >= self._next_queue_read:
+            self._next_queue_read = now + self._queue_interval
+            self._facts = self._queue_reader()
+        return self._facts.reasons() if self._facts else []
+
+    def _apply(self, decision: Decision, sample: FastSample) -> None:
+        with self._lock:
+            if decision.state is ShedState.PAUSED:
+                self._paused.set()
+                self._paused_at_ns = time.monotonic_ns()
+                self._signal_all(signal.SIGSTOP)
+            else:
+                self._signal_all(signal.SIGCONT)
+                self._stopped_pids.clear()
+                self._mark_resumed()
+            self._notices.append(GuardNotice(decision.state, decision.reason, sample.at,
+                                             time.time(), len(self._pids), sample))
+
+    def _mark_resumed(self) -> None:
+        if self._paused_at_ns is not None:
+            self._paused_ns_total += time.monotonic_ns() - self._paused_at_ns
+            self._paused_at_ns = None
+        self._paused.clear()
+
+    def _signal_all(self, sig: signal.Signals) -> None:
+        for pid in list(self._pids):
+            self._send(pid, sig)
+
+    def _send(self, pid: int, sig: signal.Signals) -> None:
+        """Signal the worker's process group (it leads one), or the pid before it does."""
+        try:
+            os.killpg(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                return
+        if sig == signal.SIGSTOP:
+            self._stopped_pids.add(pid)
+
+
+def guard_message(notice: GuardNotice) -> str:
+    reaction_ms = (notice.applied_at - notice.at) * 1000.0
+    if notice.state is ShedState.PAUSED:
+        return (f"backtest_executor: paused {notice.workers} worker(s) (SIGSTOP) and holding new "
+                f"steps, {reaction_ms:.0f} ms after sampling: {notice.reason}.")
+    return (f"backtest_executor: resumed {notice.workers} worker(s) (SIGCONT): "
+            f"{notice.reason}.")
+
+
+def guard_metadata(notice: GuardNotice) -> dict[str, object]:
+    out: dict[str, object] = {"shed_state": notice.state.value, "reason": notice.reason,
+                              "sampled_at_unix": notice.at, "applied_at_unix": notice.applied_at,
+                              "workers": notice.workers}
+    if notice.sample is not None:
+        out.update({k: v for k, v in dataclasses.asdict(notice.sample).items()
+                    if v is not None and k != "at"})
+    return out

@@ -1,0 +1,188 @@
+"""Sub-second load signals for the executor's fast path (sampled at ~10 Hz).
+
+The resource-monitor sensor looks every few seconds at 10-second averages; the executor's
+load guard needs to react within 250 ms, so it measures over its own sampling window:
+
+* **other CPU**: cores' worth of CPU used by everything *except this run's workers*, from
+  ``/proc/stat`` and ``/proc/<pid>/stat`` deltas (psutil). Our own workers are excluded on
+  purpose: a machine at 100 % because backtests fill their cores is working as designed; what
+  threatens the scanner is other load needing more than the cores backtests leave free. A
+  paused worker uses no CPU, so the figure while paused predicts what resuming would face (no
+  pause/resume flapping).
+* **scanner**: the live scanner's last tick latency, whether its *next* tick is already
+  overdue past the budget (caught before the tick ends), and its run-queue delay over the
+  window from ``/proc/<pid>/schedstat`` (time it was runnable but not running: its own stall).
+* **memory**: the machine's used fraction.
+
+Each read costs tens of microseconds (see /work/shared/ISOLATION_NOTES.md).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import NamedTuple
+
+import psutil
+
+from btpipeline.scanner.status import ScannerStatus, read_scanner_status
+
+
+@dataclasses.dataclass(frozen=True)
+class FastSample:
+    """One window's figures; ``None`` where the signal is absent (no scanner running)."""
+
+    at: float  # time.time() of the sample
+    window_s: float
+    other_cpu_cores: float
+    memory_fraction: float
+    scanner_last_latency_ms: float | None = None
+    scanner_overdue_ms: float | None = None  # how far past its budget the current tick is
+    scanner_run_delay_fraction: float | None = None
+    scanner_budget_ms: float | None = None
+    scanner_heartbeat_unix: float | None = None
+
+
+def _busy_seconds(times: psutil._common.scputimes) -> float:  # type: ignore[name-defined]
+    idle = times.idle + getattr(times, "iowait", 0.0)
+    return sum(times) - idle - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0)
+
+
+def _process_cpu(pid: int) -> tuple[float, float] | None:
+    """``(user + system CPU seconds, start time epoch)`` of ``pid``, None if it is gone."""
+    try:
+        process = psutil.Process(pid)
+        times = process.cpu_times()
+        return times.user + times.system, process.create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+
+
+def read_run_delay_ns(pid: int) -> int | None:
+    """Nanoseconds ``pid`` has spent runnable but waiting for a CPU (``/proc/<pid>/schedstat``
+    second field), or None where schedstats are unavailable or the process is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/schedstat").read_text().split()
+        return int(fields[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class Reading(NamedTuple):
+    mono: float
+    epoch: float
+    busy: float  # busy CPU seconds of the whole machine
+    own: dict[int, float]  # CPU seconds of each excluded pid
+
+
+class CpuMeter:
+    """CPU used by other processes than ``pids`` over the last ``window_s`` seconds, in cores.
+
+    Readings are kept in a short ring so the window can be longer than the sampling interval
+    (a 50 ms tick over a 200 ms window: quick to see a sustained hog, blind to a 100 ms blip).
+    """
+
+    def __init__(self, window_s: float = 0.2) -> None:
+        self._window = window_s
+        self._ring: collections.deque[Reading] = collections.deque()
+        self._ring.append(Reading(time.monotonic(), time.time(),
+                                  _busy_seconds(psutil.cpu_times()), {}))
+
+    def other_cores(self, pids: Iterable[int]) -> tuple[float, float]:
+        """``(cores used by others, window seconds)`` over the window ending now."""
+        now = Reading(time.monotonic(), time.time(), _busy_seconds(psutil.cpu_times()), {})
+        started: dict[int, float] = {}
+        for pid in pids:
+            if (cpu := _process_cpu(pid)) is not None:
+                now.own[pid], started[pid] = cpu
+        while len(self._ring) > 1 and self._ring[1].mono <= now.mono - self._window:
+            self._ring.popleft()
+        then = self._ring[0]
+        own_delta = sum(cpu - self._baseline(then, pid, cpu, started[pid])
+                        for pid, cpu in now.own.items())
+        self._ring.append(now)
+        window = max(now.mono - then.mono, 1e-6)
+        return max(0.0, (now.busy - then.busy) - own_delta) / window, window
+
+    @staticmethod
+    def _baseline(then: Reading, pid: int, cpu: float, started: float) -> float:
+        """The pid's CPU at the window's start: 0 if it was born since (a new worker's start-up
+        is its own work), unknown (no delta) for an older process first seen now."""
+        if pid in then.own:
+            return then.own[pid]
+        return 0.0 if started >= then.epoch else cpu
+
+
+class ScannerWatch:
+    """The live scanner's heartbeat (re-read only when the file changes) and its stall."""
+
+    def __init__(self, status_path: Path | None = None) -> None:
+        self._path = status_path
+        self._mtime_ns = -1
+        self._status: ScannerStatus | None = None
+        self._delay: tuple[int, float] | None = None  # (pid, last run-delay seconds)
+        self._last_wall = time.monotonic()
+
+    def _refresh(self) -> ScannerStatus | None:
+        from btpipeline.scanner.status import default_status_path
+
+        path = self._path or default_status_path()
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:
+            self._status, self._mtime_ns = None, -1
+            return None
+        if mtime != self._mtime_ns:
+            self._status, self._mtime_ns = read_scanner_status(path), mtime
+        return self._status
+
+    def sample(self, now: float) -> dict[str, float | None]:
+        status = self._refresh()
+        wall = time.monotonic()
+        window, self._last_wall = max(wall - self._last_wall, 1e-6), wall
+        if status is None or status.stopped or now - status.heartbeat_unix > 60 * max(
+                status.cadence_seconds, 1.0):
+            self._delay = None
+            return {}
+        # the last tick was scheduled ~latency before its heartbeat; the next one is late once
+        # it has not reported within cadence + budget of that schedule
+        scheduled = status.heartbeat_unix - (status.last_latency_ms or 0.0) / 1000.0
+        overdue = (now - scheduled) * 1000.0 - (status.cadence_seconds * 1000.0 + status.budget_ms)
+        return {
+            "scanner_last_latency_ms": status.last_latency_ms,
+            "scanner_overdue_ms": overdue if overdue > 0 else 0.0,
+            "scanner_run_delay_fraction": self._run_delay_fraction(status.pid, window),
+            "scanner_budget_ms": status.budget_ms,
+            "scanner_heartbeat_unix": status.heartbeat_unix,
+        }
+
+    def _run_delay_fraction(self, pid: int, window: float) -> float | None:
+        delay_ns = read_run_delay_ns(pid)
+        if delay_ns is None:
+            self._delay = None
+            return None
+        previous, self._delay = self._delay, (pid, delay_ns / 1e9)
+        if previous is None or previous[0] != pid:
+            return 0.0
+        return max(0.0, delay_ns / 1e9 - previous[1]) / window
+
+
+class FastSampler:
+    """One :class:`FastSample` per call; keeps the previous readings to form deltas."""
+
+    def __init__(self, scanner_status_path: Path | None = None, cpu_window_s: float = 0.2
+                 ) -> None:
+        self._cpu = CpuMeter(cpu_window_s)
+        self._scanner = ScannerWatch(scanner_status_path)
+
+    def sample(self, own_pids: Iterable[int]) -> FastSample:
+        now = time.time()
+        # the run process itself (dispatch loop, event log) is the run's work too
+        other, window = self._cpu.other_cores([os.getpid(), *own_pids])
+        return FastSample(at=now, window_s=window, other_cpu_cores=other,
+                          memory_fraction=psutil.virtual_memory().percent / 100.0,
+                          **self._scanner.sample(now))
