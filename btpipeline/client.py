@@ -44,6 +44,8 @@ from btpipeline.errors import (
     UnknownEpicError,
 )
 from btpipeline.executors.priority import JobPriority, priority_from_tags, priority_tags
+from btpipeline.scheduling.deadlines import DEADLINE_TAG
+from btpipeline.scheduling.queue_caps import check_room, queue_caps
 from btpipeline.strategies.registry import get_strategy
 
 __all__ = [
@@ -64,8 +66,6 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
 #: Environment overrides for the module-level functions' default client.
 HOST_ENV, PORT_ENV = "BTPIPELINE_DAGSTER_HOST", "BTPIPELINE_DAGSTER_PORT"
-#: Run/backfill tag carrying a submission's deadline (ISO 8601, UTC).
-DEADLINE_TAG = "btpipeline/deadline"
 #: Normalised statuses after which a backtest never changes again.
 TERMINAL_STATUSES = frozenset({"completed", "failed", "canceled"})
 
@@ -124,6 +124,27 @@ query BacktestStatus($id: String!) {
     }
     ... on BackfillNotFoundError { message }
     ... on PythonError { message }
+  }
+}"""
+
+_QUEUE = """
+query QueuedWork {
+  runsOrError(filter: {statuses: [QUEUED, NOT_STARTED]}) {
+    __typename ... on Runs { results { tags { key value } } } ... on PythonError { message }
+  }
+  partitionBackfillsOrError(status: REQUESTED) {
+    __typename
+    ... on PartitionBackfills { results { numCancelable tags { key value } runs { runId } } }
+    ... on PythonError { message }
+  }
+}"""
+
+_BREAKER = """
+query BreakerState {
+  assetOrError(assetKey: {path: ["machine_health"]}) {
+    __typename
+    ... on Asset { assetObservations(limit: 1) {
+      timestamp metadataEntries { label ... on TextMetadataEntry { text } } } }
   }
 }"""
 
@@ -320,9 +341,12 @@ class BacktestClient:
         ``start..end`` (both included); return its id (a Dagster backfill id).
 
         Raises UnknownStrategyError / UnknownEpicError / InvalidDateRangeError /
-        InvalidParameterError before anything is sent; DagsterRequestError if Dagster refuses.
+        InvalidParameterError before anything is sent; QueueFullError when the queue already
+        holds its priority's cap of runs (BTPIPELINE_QUEUE_CAP_<PRIORITY>); DagsterRequestError
+        if Dagster refuses.
         """
         params = backfill_params(strategy, epics, start, end, priority, deadline)
+        check_room(_priority(priority), self._queued_priorities(), queue_caps())
         answer = self._query(_LAUNCH, {"params": params})["launchPartitionBackfill"]
         if answer["__typename"] != "LaunchBackfillSuccess":
             raise DagsterRequestError(
@@ -366,7 +390,7 @@ class BacktestClient:
 
     def get_execution_stats(self) -> dict[str, Any]:
         """Runs queued and running on the instance, this machine's CPU and memory use, and the
-        circuit breaker's state (``"unknown"`` until the monitor publishes it to clients)."""
+        circuit breaker's state (CLOSED / OPEN / HALF_OPEN, from the resource monitor)."""
         answer = self._query(_RUN_COUNTS, {"queued": _QUEUED_RUNS, "running": _ACTIVE_RUNS})
         counts = {}
         for name in ("queued", "running"):
@@ -387,9 +411,29 @@ class BacktestClient:
         }
 
     def _breaker_state(self) -> str:
-        # The resource monitor keeps its state in the instance's key-value store, which the
-        # GraphQL API does not expose; until it is published somewhere public, say so.
-        return "unknown"
+        """The state in the resource monitor's latest ``machine_health`` observation (it
+        records one at every transition); ``"CLOSED"`` before any, ``"unknown"`` if the asset
+        is not served."""
+        answer = self._query(_BREAKER, {})["assetOrError"]
+        if answer["__typename"] != "Asset":
+            return "unknown"
+        for observation in answer["assetObservations"][:1]:
+            for entry in observation["metadataEntries"]:
+                if entry["label"] == "breaker_state" and entry.get("text"):
+                    return str(entry["text"])
+        return "CLOSED"
+
+    def _queued_priorities(self) -> list[JobPriority]:
+        """Priorities of the work waiting: queued runs, and backfills whose run is not made."""
+        answer = self._query(_QUEUE, {})
+        for name in ("runsOrError", "partitionBackfillsOrError"):
+            if answer[name]["__typename"] not in ("Runs", "PartitionBackfills"):
+                raise DagsterRequestError(f"Could not read the run queue: "
+                                          f"{answer[name].get('message', '(no message)')}")
+        tag_sets = [r["tags"] for r in answer["runsOrError"]["results"]]
+        tag_sets += [b["tags"] for b in answer["partitionBackfillsOrError"]["results"]
+                     if not b["runs"]]
+        return [priority_from_tags({t["key"]: t["value"] for t in tags}) for tags in tag_sets]
 
     def _query(self, query: str, variables: Mapping[str, Any]) -> dict[str, Any]:
         body = json.dumps({"query": query, "variables": dict(variables)}).encode()

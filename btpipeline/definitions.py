@@ -16,6 +16,7 @@ from btpipeline.resources.market_data_store import MarketDataStore
 from btpipeline.resources.results_database import ResultsDatabase
 from btpipeline.schedules import make_nightly_schedule
 from btpipeline.sensors.market_data_sensor import make_market_data_sensor
+from btpipeline.sensors.queue_policy import make_queue_policy_sensor
 from btpipeline.sensors.resource_monitor import machine_health, make_resource_monitor_sensor
 
 
@@ -42,7 +43,7 @@ def build_definitions(resources: Mapping[str, object] | None = None) -> Definiti
         jobs=[backtests, market_data, reports_job()],
         schedules=[make_nightly_schedule(backtests)],
         sensors=[make_market_data_sensor(market_data, strategies),
-                 make_resource_monitor_sensor()],
+                 make_resource_monitor_sensor(), make_queue_policy_sensor()],
         resources={**default_resources(), **(resources or {})},
         executor=backtest_executor,
     )

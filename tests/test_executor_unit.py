@@ -175,7 +175,9 @@ def test_priority_from_tags():
         is JobPriority.HIGH
     assert priority_from_tags({"dagster/priority": "soon"}) is JobPriority.NORMAL
     assert priority_tags(JobPriority.LOW) == {"btpipeline/priority": "LOW",
-                                              "dagster/priority": "-10"}
+                                              "dagster/priority": "-10",
+                                              "btpipeline/preemptible": "true"}
+    assert priority_tags(JobPriority.HIGH)["btpipeline/preemptible"] == "false"
 
 
 # ---------------------------------------------------------------- errors

@@ -102,3 +102,14 @@ def test_the_sensor_closes_the_pool_when_open_and_restores_it_when_closed() -> N
         assert slots == 1
         result, slots = tick(result.cursor, _sample(), 30.0)
         assert slots == 2 and not breaker_holds_pool(instance)
+
+
+def test_modes_set_the_breaker_levels() -> None:
+    base = ResourceMonitorSettings(execution_mode="CONCURRENT").thresholds()
+    live = ResourceMonitorSettings(execution_mode="PRIORITY_LIVE").thresholds()
+    alone = ResourceMonitorSettings(execution_mode="standalone").thresholds()
+    assert live.cpu_threshold < base.cpu_threshold
+    assert live.scanner_latency_budget_ms == base.scanner_latency_budget_ms / 2
+    assert alone.cpu_threshold == 1.0 and alone.memory_threshold == base.memory_threshold
+    with pytest.raises(InvalidParameterError, match="execution_mode 'FAST'"):
+        ResourceMonitorSettings(execution_mode="FAST").thresholds()

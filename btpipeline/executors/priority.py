@@ -20,7 +20,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 
-from btpipeline.executors.tags import DAGSTER_PRIORITY_TAG, RUN_PRIORITY_TAG
+from btpipeline.executors.tags import DAGSTER_PRIORITY_TAG, PREEMPTIBLE_TAG, RUN_PRIORITY_TAG
 
 
 class SchedPolicy(enum.Enum):
@@ -103,8 +103,10 @@ def priority_from_tags(tags: Mapping[str, str]) -> JobPriority:
 
 
 def priority_tags(priority: JobPriority) -> dict[str, str]:
-    """Run tags that give a run ``priority`` for the executor, the run queue and pool claims."""
-    return {RUN_PRIORITY_TAG: priority.name, DAGSTER_PRIORITY_TAG: str(priority.dagster_priority)}
+    """Run tags that give a run ``priority`` for the executor, the run queue and pool claims
+    (and mark LOW / BULK runs preemptible, see ``PREEMPTIBLE_TAG``)."""
+    return {RUN_PRIORITY_TAG: priority.name, DAGSTER_PRIORITY_TAG: str(priority.dagster_priority),
+            PREEMPTIBLE_TAG: "true" if priority.value < JobPriority.NORMAL.value else "false"}
 
 
 def step_priority(tags: Mapping[str, str]) -> int:

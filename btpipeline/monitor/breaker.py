@@ -52,6 +52,19 @@ class BreakerThresholds:
                 raise InvalidParameterError(
                     f"Breaker setting {name} must be >= 0; got {getattr(self, name)}.")
 
+    def for_mode(self, mode: str) -> BreakerThresholds:
+        """Mode-specific levels: STANDALONE has no scanner and lets backtests fill every core
+        (CPU never trips; memory and pressure still do); PRIORITY_LIVE puts the scanner first
+        (CPU x0.8, pressure and latency budget x0.5); CONCURRENT as configured."""
+        if mode == "STANDALONE":
+            return dataclasses.replace(self, cpu_threshold=1.0)
+        if mode == "PRIORITY_LIVE":
+            return dataclasses.replace(
+                self, cpu_threshold=self.cpu_threshold * 0.8,
+                cpu_pressure_threshold=self.cpu_pressure_threshold * 0.5,
+                scanner_latency_budget_ms=self.scanner_latency_budget_ms * 0.5)
+        return self
+
     def tripped_by(self, sample: ResourceSample, scale: float = 1.0) -> list[str]:
         """The signals over their threshold x ``scale`` (scale < 1 gives the reset levels)."""
         checks = [

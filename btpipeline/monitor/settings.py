@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from btpipeline.errors import InvalidParameterError
 from btpipeline.executors.tags import BACKTEST_POOL
 from btpipeline.monitor.breaker import BreakerThresholds
 
@@ -30,7 +32,21 @@ class ResourceMonitorSettings(ConfigurableResource):
         default=None, description="The live scanner's status JSON; unset: the scanner's "
         "default ($BTPIPELINE_SCANNER_STATUS or <BTPIPELINE_HOME>/scanner/status.json).")
 
+    execution_mode: str = Field(
+        default_factory=lambda: os.environ.get("BTPIPELINE_EXECUTION_MODE", "CONCURRENT"),
+        description="STANDALONE (no scanner: CPU never trips), CONCURRENT (the levels above) "
+        "or PRIORITY_LIVE (tighter: CPU x0.8, pressure and latency budget x0.5). Default: "
+        "$BTPIPELINE_EXECUTION_MODE, the executors' setting, else CONCURRENT.")
+
     def thresholds(self) -> BreakerThresholds:
+        mode = self.execution_mode.strip().upper()
+        if mode not in ("STANDALONE", "CONCURRENT", "PRIORITY_LIVE"):
+            raise InvalidParameterError(
+                f"resource monitor execution_mode {self.execution_mode!r} is not a mode. Fix: "
+                "STANDALONE, CONCURRENT or PRIORITY_LIVE (or unset BTPIPELINE_EXECUTION_MODE).")
+        return self._configured().for_mode(mode)
+
+    def _configured(self) -> BreakerThresholds:
         return BreakerThresholds(
             cpu_threshold=self.cpu_threshold, memory_threshold=self.memory_threshold,
             cpu_pressure_threshold=self.cpu_pressure_threshold,
