@@ -103,7 +103,8 @@ def cmd_scanner(args: argparse.Namespace) -> int:
             "or pass --data-dir.")
     loop = ScannerConfig(status_path=Path(args.status_path or default_status_path()),
                          cadence_seconds=args.cadence_seconds, budget_ms=args.budget_ms,
-                         window=args.window, max_ticks=args.ticks)
+                         window=args.window, max_ticks=args.ticks,
+                         latency_log=Path(args.latency_log) if args.latency_log else None)
     return run_scanner(ScannerOptions(
         epics=epics, strategies=args.strategies or strategy_names(), loop=loop,
         data_dir=Path(args.data_dir), results_url=args.results_url, nice=args.nice,
@@ -157,6 +158,9 @@ def _add_scanner_parsers(sub: argparse._SubParsersAction, data_dir: dict) -> Non
                       help="results database URL (default: BTPIPELINE_RESULTS_URL or the "
                       "SQLite file)")
     scan.add_argument("--status-path", **status_path)
+    scan.add_argument("--latency-log", default=None,
+                      help="append one CSV line per tick (tick, tick_unix, latency_ms, scan_ms, "
+                      "write_ms) to this file, for plots and benchmarks")
     scan.add_argument("--data-dir", **data_dir)
     scan.set_defaults(func=cmd_scanner)
 

@@ -105,7 +105,8 @@ def test_scanner_runs_publishes_writes_and_stops_on_sigterm(env) -> None:
     status_path = home / "scanner" / "status.json"
     log = (home / "scanner.log").open("w+")
     proc = subprocess.Popen([sys.executable, "-m", "btpipeline.cli", "scanner",
-                             "--cadence-seconds", "0.3", "--epics", ",".join(EPICS)],
+                             "--cadence-seconds", "0.3", "--epics", ",".join(EPICS),
+                             "--latency-log", str(home / "latency.csv")],
                             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         _check_heartbeat(_wait_for_ticks(status_path, proc, 4), proc.pid)
@@ -125,6 +126,10 @@ def test_scanner_runs_publishes_writes_and_stops_on_sigterm(env) -> None:
     assert final["stopped"] is True and final["pid"] == proc.pid and final["ticks"] >= 4
     assert not list(status_path.parent.glob(".status.json.*"))  # no temp file left behind
     _check_live_signals(home / "results.db", home / "data")
+    trace = (home / "latency.csv").read_text().splitlines()
+    assert trace[0] == "tick,tick_unix,latency_ms,scan_ms,write_ms"
+    assert len(trace) - 1 == final["ticks"]
+    assert float(trace[-1].split(",")[2]) == pytest.approx(final["last_latency_ms"], abs=1e-3)
     stopped = _status_cmd(env)
     assert stopped.returncode == 1 and "scanner: stopped" in stopped.stdout
 
