@@ -18,13 +18,21 @@ def _sample(**values: float | None) -> FastSample:
     return FastSample(**{**base, **values})
 
 
+SCANNER = {"scanner_heartbeat_unix": 999.0, "scanner_budget_ms": 100.0,
+           "scanner_last_latency_ms": 5.0}
+
+
 def test_other_processes_filling_the_cores_left_to_them_trip_it():
-    assert trip_reasons(_sample(other_cpu_cores=0.95), LIMITS, free_cores=1)
-    assert not trip_reasons(_sample(other_cpu_cores=0.5), LIMITS, free_cores=1)
+    assert trip_reasons(_sample(other_cpu_cores=0.95, **SCANNER), LIMITS, free_cores=1)
+    assert not trip_reasons(_sample(other_cpu_cores=0.5, **SCANNER), LIMITS, free_cores=1)
+
+
+def test_busy_cores_do_not_trip_it_without_a_live_scanner():
+    assert not trip_reasons(_sample(other_cpu_cores=1.9), LIMITS, free_cores=1)
 
 
 def test_standalone_leaves_no_core_so_cpu_never_trips():
-    assert not trip_reasons(_sample(other_cpu_cores=1.9), LIMITS, free_cores=0)
+    assert not trip_reasons(_sample(other_cpu_cores=1.9, **SCANNER), LIMITS, free_cores=0)
 
 
 def test_memory_trips_in_every_mode():
@@ -50,7 +58,7 @@ def test_a_tick_from_before_the_pause_does_not_keep_it_paused():
 
 def test_priority_live_trips_earlier_than_concurrent():
     live = LIMITS.for_mode(ExecutionMode.PRIORITY_LIVE)
-    busy = _sample(other_cpu_cores=0.7)
+    busy = _sample(other_cpu_cores=0.7, **SCANNER)
     assert trip_reasons(busy, live, 1) and not trip_reasons(busy, LIMITS, 1)
     slow = _sample(scanner_last_latency_ms=70.0, scanner_heartbeat_unix=999.0,
                    scanner_budget_ms=100.0)

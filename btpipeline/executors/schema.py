@@ -94,7 +94,8 @@ BACKTEST_EXECUTOR_CONFIG: dict[str, Field] = {
         "CPU use is measured over this trailing window (longer ignores short blips)."),
     "shed_cpu_threshold": _f(Float, _D.shed_cpu_threshold,
         "Pause when processes other than this run's workers use more than this fraction of "
-        "the cores the workers leave free (off in STANDALONE, where they leave none)."),
+        "the cores the workers leave free, while a live scanner runs (off in STANDALONE, where "
+        "they leave none)."),
     "shed_memory_threshold": _f(Float, _D.shed_memory_threshold,
         "Pause when the machine's memory use exceeds this fraction."),
     "shed_scanner_run_delay_threshold": _f(Float, _D.shed_scanner_run_delay_threshold,

@@ -56,11 +56,13 @@ def trip_reasons(sample: FastSample, limits: ShedLimits, free_cores: float, *,
     """Signals over their level x ``scale`` (``scale`` < 1 gives the resume levels).
 
     ``free_cores``: cores left to non-backtest work when this run's workers all run (0 in
-    STANDALONE: the CPU signal is off there). ``ignore_latency_before``: a scanner heartbeat
+    STANDALONE: the CPU signal is off there). The CPU signal also needs a live scanner: busy
+    cores hurt no one latency-critical when none runs (memory, the breaker and preemption
+    still apply). ``ignore_latency_before``: a scanner heartbeat
     older than this (epoch s) reports a tick from before the pause; it says nothing about now.
     """
     reasons: list[str] = []
-    if free_cores > 0:
+    if free_cores > 0 and sample.scanner_heartbeat_unix is not None:
         limit = limits.cpu_threshold * free_cores * scale
         if sample.other_cpu_cores > limit:
             reasons.append(f"other processes use {sample.other_cpu_cores:.2f} cores > "

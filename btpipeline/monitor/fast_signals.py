@@ -8,7 +8,8 @@ load guard needs to react within 250 ms, so it measures over its own sampling wi
   purpose: a machine at 100 % because backtests fill their cores is working as designed; what
   threatens the scanner is other load needing more than the cores backtests leave free. A
   paused worker uses no CPU, so the figure while paused predicts what resuming would face (no
-  pause/resume flapping).
+  pause/resume flapping). Only counted while a scanner runs: busy cores harm no one
+  latency-critical otherwise.
 * **scanner**: the live scanner's last tick latency, whether its *next* tick is already
   overdue past the budget (caught before the tick ends), and its run-queue delay over the
   window from ``/proc/<pid>/schedstat`` (time it was runnable but not running: its own stall).
