@@ -154,9 +154,10 @@ def _add_scanner_parsers(sub: argparse._SubParsersAction, data_dir: dict) -> Non
                       help="bar: one more bar per tick (deterministic); wall: start + wall time "
                       "x --replay-speed (default: %(default)s)")
     scan.add_argument("--replay-speed", type=float, default=1.0)
-    scan.add_argument("--results-url", default=settings.default_results_url(),
-                      help="results database URL (default: BTPIPELINE_RESULTS_URL or the "
-                      "SQLite file)")
+    scan.add_argument("--results-url", default=settings.default_live_results_url(),
+                      help="database for live_signals (default: BTPIPELINE_LIVE_RESULTS_URL, "
+                      "else BTPIPELINE_RESULTS_URL if it is a server, else <BTPIPELINE_HOME>/"
+                      "live.db: never the backtests' SQLite file, whose writes would block it)")
     scan.add_argument("--status-path", **status_path)
     scan.add_argument("--latency-log", default=None,
                       help="append one CSV line per tick (tick, tick_unix, latency_ms, scan_ms, "

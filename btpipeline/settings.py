@@ -30,7 +30,23 @@ def default_data_dir() -> Path:
 
 
 def default_results_url() -> str:
-    return os.environ.get("BTPIPELINE_RESULTS_URL") or f"sqlite:///{btpipeline_home() / 'results.db'}"
+    return (os.environ.get("BTPIPELINE_RESULTS_URL")
+            or f"sqlite:///{btpipeline_home() / 'results.db'}")
+
+
+def default_live_results_url() -> str:
+    """Where the live scanner writes ``live_signals``: ``BTPIPELINE_LIVE_RESULTS_URL``, else
+    the results database when it is a server (PostgreSQL: no table blocks another), else its
+    own SQLite file ``live.db``. SQLite lets one writer at a time per file, and a backtest
+    writing a year of fills holds the lock for about a second: the scanner must not queue
+    behind it."""
+    explicit = os.environ.get("BTPIPELINE_LIVE_RESULTS_URL")
+    if explicit:
+        return explicit
+    shared = os.environ.get("BTPIPELINE_RESULTS_URL")
+    if shared and not shared.startswith("sqlite"):
+        return shared
+    return f"sqlite:///{btpipeline_home() / 'live.db'}"
 
 
 def default_dagster_home() -> Path:

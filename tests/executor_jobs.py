@@ -4,11 +4,13 @@
 import os
 import signal
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from dagster import (
     AssetMaterialization,
     Definitions,
+    Field,
     In,
     JobDefinition,
     Nothing,
@@ -23,6 +25,7 @@ from dagster import (
 
 from btpipeline.executors import backtest_executor
 from btpipeline.executors.isolation import current_isolation
+from btpipeline.pause_points import critical_section
 
 N_STEPS = 20
 
@@ -271,16 +274,25 @@ def batch_death_job() -> JobDefinition:
 PROGRESS_ITERATIONS = 60
 
 
-@op(config_schema={"progress_file": str, "iterations": int})
+@op(config_schema={"progress_file": str, "iterations": int,
+                   "critical_from": Field(int, default_value=-1),
+                   "critical_to": Field(int, default_value=-1)})
 def progress_step(context: OpExecutionContext) -> int:
     """CPU-bound work in fixed ~40 ms CPU slices; logs a wall-clock stamp per slice, so a test
-    sees the step stop while SIGSTOPped and finish with the same result after SIGCONT."""
+    sees the step stop while SIGSTOPped and finish with the same result after SIGCONT.
+    Slices ``critical_from`` up to ``critical_to`` run inside one critical section (as a
+    database write does): the step must not be stopped there."""
     path = Path(context.op_config["progress_file"])
+    first, last = context.op_config["critical_from"], context.op_config["critical_to"]
     total = 0
-    with path.open("w") as out:
+    with path.open("w") as out, ExitStack() as section:
         out.write(f"{os.getpid()}\n")
         out.flush()
         for i in range(context.op_config["iterations"]):
+            if i == first:
+                section.enter_context(critical_section())
+            if i == last:
+                section.close()
             until = time.thread_time() + 0.04
             while time.thread_time() < until:
                 pass

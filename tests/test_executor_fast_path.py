@@ -75,10 +75,12 @@ class FakeScannerClock:
                 self._write()
 
 
-def _run_in_thread(instance, tmp_path: Path, tags: dict[str, str], **executor_config):
+def _run_in_thread(instance, tmp_path: Path, tags: dict[str, str], op_config=None,
+                   **executor_config):
     progress = tmp_path / "progress.txt"
     config = {"ops": {"progress_step": {"config": {
-        "progress_file": str(progress), "iterations": jobs.PROGRESS_ITERATIONS}}},
+        "progress_file": str(progress), "iterations": jobs.PROGRESS_ITERATIONS,
+        **(op_config or {})}}},
         "execution": {"config": {"shed_resume_hold_seconds": 0.5, **executor_config}}}
     box: dict[str, object] = {}
 
@@ -205,3 +207,27 @@ def test_high_priority_runs_are_never_paused(instance, tmp_path):
     assert box["success"] and box["output"] == EXPECTED
     assert _guard_messages(instance, str(box["run_id"])) == []
 
+
+
+def test_a_worker_inside_a_critical_section_is_stopped_only_when_it_leaves(instance, tmp_path):
+    """A pause requested mid-"database write" waits for the write to end (no lock held while
+    stopped), then the worker stops itself; SIGCONT lets it finish."""
+    def opened() -> None:
+        apply_breaker(instance, Breaker(BreakerState.OPEN, time.time(), "test"), "backtests", 2)
+
+    thread, box, progress = _run_in_thread(
+        instance, tmp_path, {"btpipeline/priority": "LOW"},
+        {"critical_from": 5, "critical_to": 35}, queue_check_interval_seconds=0.1,
+        scanner_status_file=str(tmp_path / "none.json"))
+    worker = _worker(progress)
+    _wait_for(lambda: len(_stamps(progress)) >= 8, 30, "the critical section to start")
+    opened()
+    _wait_for(lambda: worker.status() == psutil.STATUS_STOPPED, 10, "the worker to stop")
+    stopped_after = len(_stamps(progress))
+    assert stopped_after == 35, f"stopped after slice {stopped_after}, not when leaving at 35"
+    apply_breaker(instance, Breaker(BreakerState.CLOSED, time.time(), "test"), "backtests", 2)
+    thread.join(120)
+    assert box["success"] and box["output"] == EXPECTED
+    stamps = _stamps(progress)
+    inside = [b - a for a, b in zip(stamps[5:35], stamps[6:35], strict=False)]
+    assert max(inside) < 0.5, "the worker was stopped inside its critical section"

@@ -125,7 +125,7 @@ def test_scanner_runs_publishes_writes_and_stops_on_sigterm(env) -> None:
     final = json.loads(status_path.read_text())
     assert final["stopped"] is True and final["pid"] == proc.pid and final["ticks"] >= 4
     assert not list(status_path.parent.glob(".status.json.*"))  # no temp file left behind
-    _check_live_signals(home / "results.db", home / "data")
+    _check_live_signals(home / "live.db", home / "data")
     trace = (home / "latency.csv").read_text().splitlines()
     assert trace[0] == "tick,tick_unix,latency_ms,scan_ms,write_ms"
     assert len(trace) - 1 == final["ticks"]

@@ -48,6 +48,8 @@ from dagster._utils import ensure_file, touch_file
 from dagster._utils.error import SerializableErrorInfo, serializable_error_info_from_exc_info
 from dagster._utils.interrupts import capture_interrupts
 
+from btpipeline.pause_points import critical_section
+
 __all__ = [
     "ActiveExecution", "DagsterEvent", "DagsterExecutionInterruptedError", "DagsterInstance",
     "DagsterRun", "ExecutionPlan", "ExecutionStep", "Executor", "IStepContext", "InstanceRef",
@@ -178,7 +180,10 @@ class StepRunner:
                 self._job_def, self._resolved_config, known_state=KnownExecutionState(),
                 repository_load_data=self._rld)
         full = self._full_plan
-        if all(key in full.step_dict_by_key for key in step_keys):
+        # Once dynamic outputs have resolved, a step downstream of them (a collect, or a
+        # plain step fed by one) needs those resolved steps in the plan it is subset from.
+        if not known_state.dynamic_mappings and all(
+                key in full.step_dict_by_key for key in step_keys):
             if list(step_keys) == full.step_keys_to_execute:
                 return full._replace(known_state=known_state)
             return full._replace(known_state=known_state).build_subset_plan(
@@ -211,7 +216,8 @@ def time_event_writes(instance: DagsterInstance) -> Callable[[], int]:
     def timed(*args: Any, **kwargs: Any) -> None:
         start = time.perf_counter_ns()
         try:
-            original(*args, **kwargs)
+            with critical_section():  # never SIGSTOPped holding the event log's write lock
+                original(*args, **kwargs)
         finally:
             spent[0] += time.perf_counter_ns() - start
 

@@ -24,10 +24,12 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from btpipeline.executors.run_queue_view import QueueFacts
 from btpipeline.executors.shedding import Decision, ShedLimits, ShedMachine, ShedState, trip_reasons
 from btpipeline.monitor.fast_signals import FastSample, FastSampler
+from btpipeline.pause_points import PauseFlags
 
 QueueReader = Callable[[], QueueFacts]
 
@@ -56,8 +58,7 @@ class LoadGuard:
         self._queue_reader = queue_reader
         self._machine = ShedMachine(limits)
         self._lock = threading.Lock()
-        self._pids: set[int] = set()
-        self._stopped_pids: set[int] = set()
+        self._pids: dict[int, PauseFlags | None] = {}
         self._notices: list[GuardNotice] = []
         self._paused = threading.Event()
         self._done = threading.Event()
@@ -79,21 +80,19 @@ class LoadGuard:
         if self._thread.is_alive():
             self._thread.join(2.0)
         with self._lock:
-            self._signal_all(signal.SIGCONT)
-            self._stopped_pids.clear()
+            self._resume_all()
             self._mark_resumed()
 
-    def register(self, pid: int) -> None:
+    def register(self, pid: int, flags: PauseFlags | None = None) -> None:
         """A worker started: pause it at once if the run is paused."""
         with self._lock:
-            self._pids.add(pid)
+            self._pids[pid] = flags
             if self._paused.is_set():
-                self._send(pid, signal.SIGSTOP)
+                self._pause(pid, flags)
 
     def unregister(self, pid: int) -> None:
         with self._lock:
-            self._pids.discard(pid)
-            self._stopped_pids.discard(pid)
+            self._pids.pop(pid, None)
 
     @property
     def holding(self) -> bool:
@@ -149,10 +148,10 @@ class LoadGuard:
             if decision.state is ShedState.PAUSED:
                 self._paused.set()
                 self._paused_at_ns = time.monotonic_ns()
-                self._signal_all(signal.SIGSTOP)
+                for pid, flags in list(self._pids.items()):
+                    self._pause(pid, flags)
             else:
-                self._signal_all(signal.SIGCONT)
-                self._stopped_pids.clear()
+                self._resume_all()
                 self._mark_resumed()
             self._notices.append(GuardNotice(decision.state, decision.reason, sample.at,
                                              time.time(), len(self._pids), sample))
@@ -163,21 +162,47 @@ class LoadGuard:
             self._paused_at_ns = None
         self._paused.clear()
 
-    def _signal_all(self, sig: signal.Signals) -> None:
-        for pid in list(self._pids):
-            self._send(pid, sig)
-
-    def _send(self, pid: int, sig: signal.Signals) -> None:
-        """Signal the worker's process group (it leads one), or the pid before it does."""
-        try:
-            os.killpg(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
+    def _pause(self, pid: int, flags: PauseFlags | None) -> None:
+        """Stop the worker, but never inside a critical section (a database write holding a
+        lock, see :mod:`btpipeline.pause_points`): there it stops itself on leaving."""
+        if flags is not None:
+            flags.request_pause()
+            if flags.in_critical_section:
                 return
-        if sig == signal.SIGSTOP:
-            self._stopped_pids.add(pid)
+        _send(pid, signal.SIGSTOP)
+        if flags is not None and _wait_stopped(pid) and flags.in_critical_section:
+            _send(pid, signal.SIGCONT)  # it entered one as the signal flew: let it finish
+
+    def _resume_all(self) -> None:
+        for pid, flags in list(self._pids.items()):
+            if flags is not None:
+                flags.clear_request()
+            _send(pid, signal.SIGCONT)
+
+
+def _send(pid: int, sig: signal.Signals) -> None:
+    """Signal the worker's process group (it leads one), or the pid before it does."""
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _wait_stopped(pid: int, timeout_s: float = 0.05) -> bool:
+    """Wait until ``pid`` shows as stopped in /proc (True), or the timeout passes."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        if state in ("T", "t"):
+            return True
+        time.sleep(0.0005)
+    return False
 
 
 def guard_message(notice: GuardNotice) -> str:

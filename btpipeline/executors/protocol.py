@@ -28,6 +28,7 @@ class WorkerSpec(NamedTuple):
     retry_mode: Any  # RetryMode
     isolation: IsolationSpec
     parent_pid: int
+    pause_flags: Any = None  # shared RawArray: see btpipeline.pause_points
 
 
 class StepRequest(NamedTuple):

@@ -14,6 +14,7 @@ import threading
 import time
 from multiprocessing.connection import Connection
 
+from btpipeline import pause_points
 from btpipeline.executors.dagster_internals import (
     DagsterInstance,
     StepRunner,
@@ -38,6 +39,8 @@ PARENT_CHECK_INTERVAL_S = 1.0
 def worker_main(conn: Connection, spec: WorkerSpec) -> None:
     """Process entry point (must stay importable at module level for forkserver pickling)."""
     os.setpgid(0, 0)
+    if spec.pause_flags is not None:
+        pause_points.install(spec.pause_flags)
     warnings = apply_isolation(spec.isolation)
     _watch_parent(spec.parent_pid)
     with capture_interrupts():

@@ -20,6 +20,7 @@ import psutil
 
 from btpipeline.executors.protocol import StepRequest, WorkerReady, WorkerSpec
 from btpipeline.executors.worker import worker_main
+from btpipeline.pause_points import PauseFlags
 
 RETIRE_GRACE_S = 2.0
 KILL_JOIN_TIMEOUT_S = 2.0
@@ -64,7 +65,7 @@ class WorkerPool:
         mp_context: BaseContext,
         make_spec: Callable[[int, int | None], WorkerSpec],
         slot_cores: list[int | None],
-        on_start: Callable[[int], None] | None = None,
+        on_start: Callable[[int, PauseFlags], None] | None = None,
         on_exit: Callable[[int], None] | None = None,
     ) -> None:
         self._ctx = mp_context
@@ -83,8 +84,10 @@ class WorkerPool:
     def _spawn(self, slot: int, core: int | None, replaces: int | None = None) -> Worker:
         worker_id, self._next_id = self._next_id, self._next_id + 1
         parent_conn, child_conn = self._ctx.Pipe(duplex=True)  # type: ignore[attr-defined]
+        flags = PauseFlags(self._ctx)
+        spec = self._make_spec(worker_id, core)._replace(pause_flags=flags.array)
         process = self._ctx.Process(  # type: ignore[attr-defined]
-            target=worker_main, args=(child_conn, self._make_spec(worker_id, core)),
+            target=worker_main, args=(child_conn, spec),
             name=f"btpipeline-worker-{worker_id}", daemon=True,
         )
         started = time.monotonic_ns()
@@ -94,7 +97,7 @@ class WorkerPool:
                         pid=process.pid or 0, replaces=replaces)
         self._workers[worker_id] = worker
         if self._on_start and process.pid:
-            self._on_start(process.pid)
+            self._on_start(process.pid, flags)
         return worker
 
     def mark_ready(self, worker: Worker, ready: WorkerReady) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.schema import CreateIndex, CreateSchema, CreateTable
 
 from btpipeline.errors import ResultsDatabaseError
+from btpipeline.pause_points import critical_section
 from btpipeline.results.tables import metadata
 
 _CREATE_LOCK_ID = 0x6274_7069_7065  # pg advisory lock serialising concurrent CREATEs ("btpipe")
@@ -102,7 +103,8 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 def connect(engine: Engine, action: str, *, write: bool = False) -> Iterator[Connection]:
     """A connection (in one transaction if ``write``); errors become ``ResultsDatabaseError``."""
     try:
-        with engine.begin() if write else engine.connect() as conn:
+        guard = critical_section() if write else nullcontext()  # never paused holding a lock
+        with guard, engine.begin() if write else engine.connect() as conn:
             yield conn
     except ResultsDatabaseError:
         raise
