@@ -90,7 +90,8 @@ def test_resume_waits_for_healthy_hold_and_repeated_trips_double_it():
 
 def test_cpu_meter_does_not_count_the_given_pids():
     excluding_me, counting_me = CpuMeter(window_s=0.2), CpuMeter(window_s=0.2)
-    excluding_me.other_cores([os.getpid()])  # the baseline, as the guard's 20 Hz loop has
+    assert excluding_me.other_cores([os.getpid()]) == (0.0, 0.0)  # the first call: baseline
+    counting_me.other_cores([])
     end = time.process_time() + 0.3
     while time.process_time() < end:  # this process burns ~a core over the same window
         pass

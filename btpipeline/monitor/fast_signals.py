@@ -90,16 +90,19 @@ class CpuMeter:
     def __init__(self, window_s: float = 0.2) -> None:
         self._window = window_s
         self._ring: collections.deque[Reading] = collections.deque()
-        self._ring.append(Reading(time.monotonic(), time.time(),
-                                  _busy_seconds(psutil.cpu_times()), {}))
 
     def other_cores(self, pids: Iterable[int]) -> tuple[float, float]:
-        """``(cores used by others, window seconds)`` over the window ending now."""
+        """``(cores used by others, window seconds)`` over the window ending now; ``(0, 0)``
+        on the first call, which only takes the baseline (with the pids' CPU in it: a
+        baseline without them would count their first window as someone else's load)."""
         now = Reading(time.monotonic(), time.time(), _busy_seconds(psutil.cpu_times()), {})
         started: dict[int, float] = {}
         for pid in pids:
             if (cpu := _process_cpu(pid)) is not None:
                 now.own[pid], started[pid] = cpu
+        if not self._ring:
+            self._ring.append(now)
+            return 0.0, 0.0
         while len(self._ring) > 1 and self._ring[1].mono <= now.mono - self._window:
             self._ring.popleft()
         then = self._ring[0]
@@ -175,15 +178,32 @@ class ScannerWatch:
 class FastSampler:
     """One :class:`FastSample` per call; keeps the previous readings to form deltas."""
 
+    #: How often the run process's descendants are listed (a /proc scan, a few ms).
+    DESCENDANTS_TTL_S = 0.5
+
     def __init__(self, scanner_status_path: Path | None = None, cpu_window_s: float = 0.2
                  ) -> None:
         self._cpu = CpuMeter(cpu_window_s)
         self._scanner = ScannerWatch(scanner_status_path)
+        self._descendants: list[int] = []
+        self._descendants_at = 0.0
+
+    def _own_descendants(self) -> list[int]:
+        """The run process's children (the forkserver starting up, workers): the run's work,
+        not load to protect the scanner from."""
+        now = time.monotonic()
+        if now - self._descendants_at > self.DESCENDANTS_TTL_S:
+            self._descendants_at = now
+            try:
+                self._descendants = [p.pid for p in psutil.Process().children(recursive=True)]
+            except psutil.Error:
+                self._descendants = []
+        return self._descendants
 
     def sample(self, own_pids: Iterable[int]) -> FastSample:
         now = time.time()
-        # the run process itself (dispatch loop, event log) is the run's work too
-        other, window = self._cpu.other_cores([os.getpid(), *own_pids])
+        own = {os.getpid(), *self._own_descendants(), *own_pids}
+        other, window = self._cpu.other_cores(own)
         return FastSample(at=now, window_s=window, other_cpu_cores=other,
                           memory_fraction=psutil.virtual_memory().percent / 100.0,
                           **self._scanner.sample(now))
