@@ -9,6 +9,7 @@ from btpipeline import universe
 from btpipeline.assets.backtests import backtest_asset
 from btpipeline.assets.market_data import candles_asset
 from btpipeline.assets.reports import report_asset
+from btpipeline.distributed.job import backtest_celery_job
 from btpipeline.executors import backtest_executor
 from btpipeline.jobs import backtest_job, market_data_job, reports_job
 from btpipeline.monitor.settings import ResourceMonitorSettings
@@ -18,6 +19,7 @@ from btpipeline.schedules import make_nightly_schedule
 from btpipeline.sensors.market_data_sensor import make_market_data_sensor
 from btpipeline.sensors.queue_policy import make_queue_policy_sensor
 from btpipeline.sensors.resource_monitor import machine_health, make_resource_monitor_sensor
+from btpipeline.sweeps.job import sweep_job
 
 
 def default_resources() -> dict[str, object]:
@@ -40,7 +42,8 @@ def build_definitions(resources: Mapping[str, object] | None = None) -> Definiti
         assets=[candles_asset(e) for e in epics]
         + [backtest_asset(s, e) for s in strategies for e in epics]
         + [report_asset(s, epics) for s in strategies] + [machine_health],
-        jobs=[backtests, market_data, reports_job()],
+        jobs=[backtests, market_data, reports_job(), sweep_job(),
+              backtest_celery_job()],
         schedules=[make_nightly_schedule(backtests)],
         sensors=[make_market_data_sensor(market_data, strategies),
                  make_resource_monitor_sensor(), make_queue_policy_sensor()],
