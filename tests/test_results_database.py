@@ -304,6 +304,6 @@ def test_concurrent_writers_of_different_epics_all_land(results_db: ResultsDatab
         thread.start()
     for thread in threads:
         thread.join()
-    assert errors == []
+    assert errors == [], str(errors[0])[:900] if errors else ""
     assert results_db.count_rows() == {"backtest_executions": 4, "backtest_signals": 4 * 18,
                                        "backtest_daily_pnl": 4 * 9}

@@ -105,6 +105,11 @@ def connect(engine: Engine, action: str, *, write: bool = False) -> Iterator[Con
     try:
         guard = critical_section() if write else nullcontext()  # never paused holding a lock
         with guard, engine.begin() if write else engine.connect() as conn:
+            if write and engine.dialect.name == "sqlite":
+                # Take the write lock now (waiting up to the busy timeout): a deferred
+                # transaction that reads first (table checks, upserts) and then writes fails at
+                # once with "database is locked" if another writer committed meanwhile.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             yield conn
     except ResultsDatabaseError:
         raise
