@@ -23,6 +23,7 @@ from dagster import (
     reconstructable,
 )
 
+from btpipeline.executors.isolation import autogroup_enabled
 from tests import executor_jobs as jobs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -113,6 +114,8 @@ def test_workers_are_pinned_and_niced(twenty):
         assert out["cores"] == [expected_core]  # CPU0 kept for the scanner
         assert out["nice"] == 10  # LOW
         assert out["sched_policy"] == "BATCH"
+        if autogroup_enabled():  # its own session's autogroup carries the nice too
+            assert out["autogroup_nice"] == 10
 
 
 # ---------------------------------------------------------------- priority

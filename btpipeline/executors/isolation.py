@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import resource
+from pathlib import Path
 from typing import Protocol
 
 from btpipeline.executors.priority import SchedPolicy
@@ -77,6 +78,38 @@ class NiceLevel:
         return None
 
 
+AUTOGROUP_SWITCH = Path("/proc/sys/kernel/sched_autogroup_enabled")
+AUTOGROUP_SELF = Path("/proc/self/autogroup")
+
+
+def autogroup_enabled() -> bool:
+    """Linux's autogroup: CPU time is shared between sessions first, so nice only ranks
+    processes of one session against each other (/work/shared/ISOLATION_NOTES.md)."""
+    try:
+        return AUTOGROUP_SWITCH.read_text().strip() == "1"
+    except OSError:
+        return False
+
+
+@dataclasses.dataclass(frozen=True)
+class AutogroupNice:
+    """The nice of the worker's own autogroup (it starts its own session, see worker_main):
+    without it a worker at nice 5 in a daemon-launched run's session competes with the
+    scanner's session as an equal, whatever the two processes' nice values."""
+
+    nice: int
+    name: str = "autogroup_nice"
+
+    def apply(self) -> str | None:
+        if not autogroup_enabled():
+            return None
+        try:
+            AUTOGROUP_SELF.write_text(str(self.nice))
+        except OSError as exc:
+            return f"could not set the autogroup's nice to {self.nice}: {exc}"
+        return None
+
+
 @dataclasses.dataclass(frozen=True)
 class AddressSpaceLimit:
     limit_mb: int
@@ -100,6 +133,7 @@ def backends_for(spec: IsolationSpec) -> list[IsolationBackend]:
         backends.append(SchedulingClass(spec.sched_policy))
     if spec.nice is not None:
         backends.append(NiceLevel(spec.nice))
+        backends.append(AutogroupNice(spec.nice))
     if spec.rlimit_as_mb:
         backends.append(AddressSpaceLimit(spec.rlimit_as_mb))
     return backends
@@ -118,4 +152,13 @@ def current_isolation() -> dict[str, object]:
         "cores": sorted(os.sched_getaffinity(0)),
         "nice": os.getpriority(os.PRIO_PROCESS, 0),
         "sched_policy": names.get(policy, str(policy)),
+        "autogroup_nice": _autogroup_nice(),
     }
+
+
+def _autogroup_nice() -> int | None:
+    """The nice of this process's autogroup (``/autogroup-<id> nice <n>``), None without."""
+    try:
+        return int(AUTOGROUP_SELF.read_text().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None

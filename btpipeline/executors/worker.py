@@ -2,7 +2,9 @@
 
 Started by :class:`~btpipeline.executors.worker_pool.WorkerPool` through a ``forkserver``
 context, so Dagster, SQLAlchemy and the data stack are already imported. The worker leads its
-own process group (the parent kills the whole group) and exits when the run process is gone.
+own session and process group (the parent kills the whole group; the session gives it its own
+autogroup, so its nice counts against the scanner's session) and exits when the run process is
+gone.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ PARENT_CHECK_INTERVAL_S = 1.0
 
 def worker_main(conn: Connection, spec: WorkerSpec) -> None:
     """Process entry point (must stay importable at module level for forkserver pickling)."""
-    os.setpgid(0, 0)
+    # Its own session (so its own autogroup, whose nice isolation.py sets) and process group.
+    os.setsid()
     if spec.pause_flags is not None:
         pause_points.install(spec.pause_flags)
     warnings = apply_isolation(spec.isolation)

@@ -223,6 +223,6 @@ def _kill_group(process: BaseProcess) -> None:
     except (ProcessLookupError, PermissionError):
         pass
     try:
-        os.kill(pid, signal.SIGKILL)  # before setpgid ran, the pid is not a group leader yet
+        os.kill(pid, signal.SIGKILL)  # before setsid ran, the pid is not a group leader yet
     except ProcessLookupError:
         pass
