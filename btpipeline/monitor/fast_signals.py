@@ -1,9 +1,10 @@
-"""Sub-second load signals for the executor's fast path (sampled at ~10 Hz).
+"""Sub-second load signals for the executor's fast path (sampled at 20 Hz).
 
 The resource-monitor sensor looks every few seconds at 10-second averages; the executor's
 load guard needs to react within 250 ms, so it measures over its own sampling window:
 
-* **other CPU**: cores' worth of CPU used by everything *except this run's workers*, from
+* **other CPU**: cores' worth of CPU used by everything *except backtest machinery* (this
+  run's process tree, every run's workers, Dagster's own processes), from
   ``/proc/stat`` and ``/proc/<pid>/stat`` deltas (psutil). Our own workers are excluded on
   purpose: a machine at 100 % because backtests fill their cores is working as designed; what
   threatens the scanner is other load needing more than the cores backtests leave free. A
@@ -91,10 +92,11 @@ class CpuMeter:
         self._window = window_s
         self._ring: collections.deque[Reading] = collections.deque()
 
-    def other_cores(self, pids: Iterable[int]) -> tuple[float, float]:
+    def other_cores(self, pids: Iterable[int], *, record: bool = True) -> tuple[float, float]:
         """``(cores used by others, window seconds)`` over the window ending now; ``(0, 0)``
         on the first call, which only takes the baseline (with the pids' CPU in it: a
-        baseline without them would count their first window as someone else's load)."""
+        baseline without them would count their first window as someone else's load).
+        ``record=False`` answers again for other pids without adding a reading."""
         now = Reading(time.monotonic(), time.time(), _busy_seconds(psutil.cpu_times()), {})
         started: dict[int, float] = {}
         for pid in pids:
@@ -108,7 +110,8 @@ class CpuMeter:
         then = self._ring[0]
         own_delta = sum(cpu - self._baseline(then, pid, cpu, started[pid])
                         for pid, cpu in now.own.items())
-        self._ring.append(now)
+        if record:
+            self._ring.append(now)
         window = max(now.mono - then.mono, 1e-6)
         return max(0.0, (now.busy - then.busy) - own_delta) / window, window
 
@@ -178,32 +181,53 @@ class ScannerWatch:
 class FastSampler:
     """One :class:`FastSample` per call; keeps the previous readings to form deltas."""
 
-    #: How often the run process's descendants are listed (a /proc scan, a few ms).
-    DESCENDANTS_TTL_S = 0.5
+    #: How often the backtest machinery is listed (a /proc scan, ~2 ms for 90 processes).
+    MACHINERY_TTL_S = 0.5
+    #: Command-line marks of backtest machinery: every run's forkserver and workers (forked
+    #: from it, same command line) and Dagster's own processes (run processes, daemon, code
+    #: servers, webserver), whose bursts launching runs are part of running backtests. If
+    #: they ever do slow the scanner, its own latency and stall signals still trip.
+    MACHINERY_MARKS = ("btpipeline.executors.worker", "dagster")
+    #: Above this much other load, re-list the machinery before reporting it.
+    RECHECK_ABOVE_CORES = 0.5
 
     def __init__(self, scanner_status_path: Path | None = None, cpu_window_s: float = 0.2
                  ) -> None:
         self._cpu = CpuMeter(cpu_window_s)
         self._scanner = ScannerWatch(scanner_status_path)
-        self._descendants: list[int] = []
-        self._descendants_at = 0.0
+        self._machinery: list[int] = []
+        self._machinery_at = 0.0
 
-    def _own_descendants(self) -> list[int]:
-        """The run process's children (the forkserver starting up, workers): the run's work,
-        not load to protect the scanner from."""
+    def _backtest_machinery(self, refresh: bool = False) -> list[int]:
+        """This run's descendants and every run's workers and run processes: their load is
+        backtests sharing the backtest cores (each run's own guard sees the scanner's needs),
+        not load the scanner must be protected from. Listed every ``MACHINERY_TTL_S``, or
+        now with ``refresh``."""
         now = time.monotonic()
-        if now - self._descendants_at > self.DESCENDANTS_TTL_S:
-            self._descendants_at = now
+        if refresh or now - self._machinery_at > self.MACHINERY_TTL_S:
+            self._machinery_at = now
+            found = set()
+            for process in psutil.process_iter(["pid", "cmdline"]):
+                line = " ".join(process.info["cmdline"] or ())
+                if any(mark in line for mark in self.MACHINERY_MARKS):
+                    found.add(process.info["pid"])
             try:
-                self._descendants = [p.pid for p in psutil.Process().children(recursive=True)]
+                found.update(p.pid for p in psutil.Process().children(recursive=True))
             except psutil.Error:
-                self._descendants = []
-        return self._descendants
+                pass
+            self._machinery = sorted(found)
+        return self._machinery
 
     def sample(self, own_pids: Iterable[int]) -> FastSample:
         now = time.time()
-        own = {os.getpid(), *self._own_descendants(), *own_pids}
+        own_pids = list(own_pids)
+        own = {os.getpid(), *self._backtest_machinery(), *own_pids}
         other, window = self._cpu.other_cores(own)
+        if other > self.RECHECK_ABOVE_CORES and time.monotonic() - self._machinery_at > 0.05:
+            # a run process or worker born since the last listing would count as load: list
+            # again and answer for the same window before anything trips on it
+            own = {os.getpid(), *self._backtest_machinery(refresh=True), *own_pids}
+            other, window = self._cpu.other_cores(own, record=False)
         return FastSample(at=now, window_s=window, other_cpu_cores=other,
                           memory_fraction=psutil.virtual_memory().percent / 100.0,
                           **self._scanner.sample(now))
