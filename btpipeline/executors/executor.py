@@ -115,7 +115,7 @@ class BacktestExecutor(dg.Executor):
                 cfg.shed_max_priority].value:
             return None
         total = len(os.sched_getaffinity(0))
-        used = (len({c for c in slot_cores}) if cfg.worker_affinity_enabled
+        used = (len(set(slot_cores)) if cfg.worker_affinity_enabled
                 else min(len(slot_cores), total))
         free = 0 if cfg.execution_mode is ExecutionMode.STANDALONE else max(0, total - used)
         instance_ref, run_id = ctx.instance.get_ref(), ctx.run_id

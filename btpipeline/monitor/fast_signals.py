@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 import psutil
 
-from btpipeline.scanner.status import ScannerStatus, read_scanner_status
+from btpipeline.scanner.status import ScannerStatus, default_status_path, read_scanner_status
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,8 +135,6 @@ class ScannerWatch:
         self._last_wall = time.monotonic()
 
     def _refresh(self) -> ScannerStatus | None:
-        from btpipeline.scanner.status import default_status_path
-
         path = self._path or default_status_path()
         try:
             mtime = path.stat().st_mtime_ns

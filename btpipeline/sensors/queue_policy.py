@@ -13,12 +13,13 @@ Each tick reads the queued and running runs from the instance and:
 
 import statistics
 import time
+from collections.abc import Callable, Sequence
 
 from dagster import (
     DagsterInstance,
-    DagsterRun,
     DagsterRunStatus,
     DefaultSensorStatus,
+    RunRecord,
     RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
@@ -42,15 +43,11 @@ from btpipeline.scheduling.queue_caps import over_cap, queue_caps
 RUNNING = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
 
 
-def _queued_at(instance: DagsterInstance, run: DagsterRun) -> float:
-    record = instance.get_run_record_by_id(run.run_id)
-    return record.create_timestamp.timestamp() if record else 0.0
-
-
-def enforce_caps(instance: DagsterInstance, queued: list[DagsterRun]) -> list[str]:
+def enforce_caps(instance: DagsterInstance, queued: Sequence[RunRecord]) -> list[str]:
     """Cancel the queued runs beyond their priority's cap; returns a line per cancel."""
-    entries = [(r.run_id, priority_from_tags(r.tags), _queued_at(instance, r)) for r in queued]
-    by_id = {r.run_id: r for r in queued}
+    entries = [(r.dagster_run.run_id, priority_from_tags(r.dagster_run.tags),
+                r.create_timestamp.timestamp()) for r in queued]
+    by_id = {r.dagster_run.run_id: r.dagster_run for r in queued}
     lines = []
     for run_id, priority, cap in over_cap(entries, queue_caps()):
         message = (f"queue_policy: refused: {priority.name} runs are capped at {cap} queued "
@@ -69,8 +66,10 @@ def estimate_seconds(instance: DagsterInstance, job_name: str, limit: int = 20) 
     return statistics.median(durations) if durations else DEFAULT_ESTIMATE_SECONDS
 
 
-def review_deadline(instance: DagsterInstance, run: DagsterRun, now: float) -> str | None:
+def review_deadline(instance: DagsterInstance, record: RunRecord, now: float,
+                    estimate_for: Callable[[str], float]) -> str | None:
     """Judge one run against its deadline; tag it and log on change. Returns a summary line."""
+    run = record.dagster_run
     try:
         deadline = parse_deadline(run.tags[DEADLINE_TAG])
     except InvalidParameterError as error:
@@ -78,9 +77,8 @@ def review_deadline(instance: DagsterInstance, run: DagsterRun, now: float) -> s
             instance.add_run_tags(run.run_id, {DEADLINE_STATUS_TAG: "INVALID"})
             instance.report_engine_event(f"queue_policy: {error}", run)
         return f"{run.run_id[:8]} INVALID"
-    record = instance.get_run_record_by_id(run.run_id)
-    started = record.start_time if record and run.status in RUNNING else None
-    estimate = estimate_seconds(instance, run.job_name)
+    started = record.start_time if run.status in RUNNING else None
+    estimate = estimate_for(run.job_name)
     verdict = judge(now, deadline, estimate, started_at=started)
     tags: dict[str, str] = {}
     boost = started is None and verdict in (Verdict.BOOST, Verdict.AT_RISK)
@@ -99,11 +97,19 @@ def review_deadline(instance: DagsterInstance, run: DagsterRun, now: float) -> s
 
 def evaluate(instance: DagsterInstance, now: float) -> str:
     """One tick: caps first (a refused run needs no deadline review), then deadlines."""
-    queued = instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.QUEUED]))
+    queued = instance.get_run_records(filters=RunsFilter(statuses=[DagsterRunStatus.QUEUED]))
     lines = enforce_caps(instance, queued)
-    active = instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.QUEUED, *RUNNING]))
-    lines += [line for run in active if DEADLINE_TAG in run.tags
-              if (line := review_deadline(instance, run, now))]
+    active = instance.get_run_records(
+        filters=RunsFilter(statuses=[DagsterRunStatus.QUEUED, *RUNNING]))
+    estimates: dict[str, float] = {}  # one history query per job per tick
+
+    def estimate_for(job_name: str) -> float:
+        if job_name not in estimates:
+            estimates[job_name] = estimate_seconds(instance, job_name)
+        return estimates[job_name]
+
+    lines += [line for record in active if DEADLINE_TAG in record.dagster_run.tags
+              if (line := review_deadline(instance, record, now, estimate_for))]
     return "; ".join(lines) or f"{len(queued)} queued run(s), all within caps, no deadlines"
 
 
