@@ -109,6 +109,26 @@ def test_timestamps_round_trip_as_utc(results_db: ResultsDatabase) -> None:
     assert row["written_at"] >= T0
 
 
+def test_bulk_rows_compare_in_sql_like_rows_written_by_sqlalchemy(
+        results_db: ResultsDatabase) -> None:
+    """The bulk path (executemany / COPY) stores what SQLAlchemy would: a SQL filter on a
+    timestamp bound by SQLAlchemy finds the rows, and a NaN pnl is NULL, not NaN."""
+    from sqlalchemy import func, select
+
+    from btpipeline.results.tables import signals as table
+
+    write(results_db, [JAN])
+    cutoff = dt.datetime(2024, 1, 2, 2, 30, tzinfo=dt.timezone.utc)  # fills at 00:00..05:00
+    with results_db._get_engine().connect() as conn:
+        later = conn.execute(select(func.count()).select_from(table)
+                             .where(table.c.timestamp > cutoff)).scalar_one()
+        exact = conn.execute(select(func.count()).select_from(table).where(
+            table.c.timestamp == dt.datetime(2024, 1, 2, 3, tzinfo=dt.timezone.utc))).scalar_one()
+        nulls = conn.execute(select(func.count()).select_from(table)
+                             .where(table.c.pnl.is_(None))).scalar_one()
+    assert (later, exact, nulls) == (3, 1, 3)
+
+
 def test_other_timezones_are_stored_as_the_same_instant(results_db: ResultsDatabase) -> None:
     fills = make_fills([JAN])
     fills["timestamp"] = fills["timestamp"].dt.tz_convert("Asia/Tokyo")

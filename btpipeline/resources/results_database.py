@@ -115,7 +115,7 @@ class ResultsDatabase(ConfigurableResource):
             strategy=strategy, epic=epic, keys=keys, run_id=run_id, status="SUCCESS",
             started_at=rows.utc(started_at, "started_at"),
             finished_at=rows.utc(finished_at, "finished_at"), params=rows.json_params(params),
-            metrics=rows.metric_values(metrics, sum(r["bars"] for r in daily_rows)))
+            metrics=rows.metric_values(metrics, int(sum(daily_rows.columns.get("bars", [])))))
         action = f"write the {strategy} {epic} results for {keys[0]}..{keys[-1]}"
         with connect(self._get_engine(), action, write=True) as conn:
             writer.clear_partitions(conn, strategy, epic, keys)

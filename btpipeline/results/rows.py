@@ -64,64 +64,74 @@ def _check_frame(frame: pd.DataFrame, name: str, required: Sequence[str],
             "partition_keys, or add its partition to partition_keys.")
 
 
-def _nullable(values: pd.Series) -> list[float | None]:
-    return [None if v is None or math.isnan(v) else float(v) for v in values.astype(float)]
+@dataclasses.dataclass(frozen=True)
+class RowBatch:
+    """Rows for one table, held as columns so that no per-row Python object is built.
+
+    ``columns`` vary per row (equal-length numpy arrays or lists); ``constants`` are the same
+    on every row (strategy, epic, run_id). Timestamps are ``datetime64[us]`` arrays in UTC;
+    floats may hold NaN for NULL. The writer turns them into what each database takes.
+    """
+
+    columns: Mapping[str, Any]
+    constants: Mapping[str, Any]
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values()))) if self.columns else 0
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.constants, *self.columns]
 
 
-def _timestamps(values: pd.Series) -> list[dt.datetime]:
+def _nullable(values: pd.Series) -> np.ndarray:
+    return values.astype(float).to_numpy()
+
+
+def _timestamps(values: pd.Series) -> np.ndarray:
+    """UTC instants as ``datetime64[us]`` (the precision both databases store)."""
     if pd.api.types.is_datetime64_dtype(values.dtype) and values.dt.tz is None:
         raise ResultsDatabaseError(
             "fills column 'timestamp' is timezone-naive; nothing was written. Fix: make it "
             "datetime64[ns, UTC] (e.g. pd.to_datetime(..., utc=True) or .dt.tz_localize('UTC')).")
-    stamps = pd.to_datetime(values, utc=True)
-    return [t.to_pydatetime() for t in stamps]
+    stamps = pd.to_datetime(values, utc=True).dt.tz_localize(None)
+    return stamps.to_numpy(dtype="datetime64[us]")
 
 
-def fill_rows(fills: pd.DataFrame, keys: Sequence[str], common: Mapping[str, str]
-              ) -> list[dict[str, Any]]:
+def fill_rows(fills: pd.DataFrame, keys: Sequence[str], common: Mapping[str, str]) -> RowBatch:
     """Signal rows; ``seq`` numbers the fills of each partition in the order given."""
     if fills.empty:
-        return []
+        return RowBatch({}, common)
     _check_frame(fills, "fills", FILL_REQUIRED, keys)
     partition = fills["partition_key"].astype(str)
     pnl = fills["pnl"] if "pnl" in fills.columns else pd.Series(np.nan, index=fills.index)
-    columns = {
-        "partition_key": partition.tolist(),
+    return RowBatch({
+        "partition_key": partition.to_numpy(dtype=object),
         "timestamp": _timestamps(fills["timestamp"]),
-        "seq": partition.groupby(partition.to_numpy()).cumcount().astype(int).tolist(),
-        "side": fills["side"].astype(str).str.upper().tolist(),
-        "action": fills["action"].astype(str).str.upper().tolist(),
-        "price": fills["price"].astype(float).tolist(),
-        "size": fills["size"].astype(float).tolist(),
+        "seq": partition.groupby(partition.to_numpy()).cumcount().to_numpy(dtype=np.int64),
+        "side": fills["side"].astype(str).str.upper().to_numpy(dtype=object),
+        "action": fills["action"].astype(str).str.upper().to_numpy(dtype=object),
+        "price": fills["price"].astype(float).to_numpy(),
+        "size": fills["size"].astype(float).to_numpy(),
         "pnl": _nullable(pnl),
-    }
-    return _records(columns, common)
+    }, common)
 
 
-def _day_strings(days: pd.Series) -> list[str]:
-    return pd.to_datetime(days.astype(str)).dt.strftime("%Y-%m-%d").tolist()
+def _day_strings(days: pd.Series) -> np.ndarray:
+    return pd.to_datetime(days.astype(str)).dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
 
 
-def daily_rows(daily: pd.DataFrame, keys: Sequence[str], common: Mapping[str, str]
-               ) -> list[dict[str, Any]]:
+def daily_rows(daily: pd.DataFrame, keys: Sequence[str], common: Mapping[str, str]) -> RowBatch:
     if daily.empty:
-        return []
+        return RowBatch({}, common)
     _check_frame(daily, "daily", DAILY_COLUMNS, keys)
-    columns = {
-        "partition_key": daily["partition_key"].astype(str).tolist(),
+    return RowBatch({
+        "partition_key": daily["partition_key"].astype(str).to_numpy(dtype=object),
         "day": _day_strings(daily["day"]),
-        "pnl": daily["pnl"].astype(float).tolist(),
-        "bars": daily["bars"].astype(int).tolist(),
-        "bars_in_market": daily["bars_in_market"].astype(int).tolist(),
-    }
-    return _records(columns, common)
-
-
-def _records(columns: Mapping[str, list[Any]], common: Mapping[str, str]
-             ) -> list[dict[str, Any]]:
-    names = list(columns)
-    return [{**common, **dict(zip(names, values))}
-            for values in zip(*(columns[name] for name in names), strict=True)]
+        "pnl": daily["pnl"].astype(float).to_numpy(),
+        "bars": daily["bars"].astype(np.int64).to_numpy(),
+        "bars_in_market": daily["bars_in_market"].astype(np.int64).to_numpy(),
+    }, common)
 
 
 def finite_or_none(value: Any) -> float | None:

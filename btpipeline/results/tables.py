@@ -136,7 +136,8 @@ signals = Table(
     CheckConstraint("side IN ('BUY', 'SELL')", name="side"),
     CheckConstraint("action IN ('OPEN', 'CLOSE')", name="action"),
 )
-Index(None, signals.c.strategy, signals.c.epic, signals.c.partition_key)
+# No separate (strategy, epic, partition_key) index: the unique key above starts with those
+# columns and serves every reader; a second b-tree made each year of fills ~25% slower to write.
 
 daily_pnl = Table(
     "backtest_daily_pnl", metadata,

@@ -7,14 +7,18 @@ rollback (``ResultsDatabase.write_backtest`` uses ``engine.begin()``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
-from operator import itemgetter
+import itertools
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 from sqlalchemy import Connection, Table, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
+from btpipeline.results.rows import RowBatch
 from btpipeline.results.tables import (
     COUNT_COLUMNS,
     METRIC_COLUMNS,
@@ -38,36 +42,47 @@ def clear_partitions(conn: Connection, strategy: str, epic: str, keys: Sequence[
                                          table.c.partition_key.in_(list(keys))))
 
 
-def insert_rows(conn: Connection, fill_rows: list[dict[str, Any]],
-                daily_rows: list[dict[str, Any]]) -> None:
-    """Bulk insert: ``COPY`` on PostgreSQL (30k rows in ~0.1 s), the driver's executemany on
-    SQLite (SQLAlchemy's own executemany spends ~3x longer building parameters than SQLite
-    spends inserting)."""
-    for table, rows in ((signals, fill_rows), (daily_pnl, daily_rows)):
-        if not rows:
+def insert_rows(conn: Connection, fills: RowBatch, daily: RowBatch) -> None:
+    """Bulk insert from columns, with no per-row Python objects on the way: ``COPY`` of an
+    Arrow-written CSV buffer on PostgreSQL, the driver's executemany over zipped column lists
+    on SQLite (a year of 1-minute fills, ~60k rows, is prepared in ~30 ms either way)."""
+    for table, batch in ((signals, fills), (daily_pnl, daily)):
+        if not len(batch):
             continue
         if conn.dialect.name == "postgresql":
-            _copy_rows(conn, table, rows)
+            _copy_rows(conn, table, batch)
         else:
-            _executemany_rows(conn, table, rows)
+            _executemany_rows(conn, table, batch)
 
 
-def _executemany_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+def _sqlite_values(values: Any) -> list[Any]:
+    """One column as the sqlite3 driver binds it: timestamps as SQLAlchemy writes them
+    (``YYYY-MM-DD HH:MM:SS.ffffff``, naive UTC), NaN as NULL."""
+    array = np.asarray(values)
+    if array.dtype.kind == "M":
+        text = np.datetime_as_string(array.astype("datetime64[us]"), unit="us")
+        return np.char.replace(text, "T", " ").tolist()
+    if array.dtype.kind == "f":
+        missing = np.isnan(array)
+        if missing.any():
+            array = array.astype(object)
+            array[missing] = None
+    return array.tolist()
+
+
+def _executemany_rows(conn: Connection, table: Table, batch: RowBatch) -> None:
     """One ``INSERT`` executed for every row by the DB-API cursor, in the open transaction."""
     preparer = conn.dialect.identifier_preparer
-    columns = list(rows[0])
+    names = batch.names
     statement = (f"INSERT INTO {preparer.quote(table.name)} "
-                 f"({', '.join(preparer.quote(c) for c in columns)}) "
-                 f"VALUES ({', '.join('?' for _ in columns)})")
-    values = [list(map(itemgetter(column), rows)) for column in columns]
-    for i, column in enumerate(columns):  # only typed columns (timestamps) need converting
-        process = table.c[column].type.bind_processor(conn.dialect)
-        if process is not None:
-            values[i] = list(map(process, values[i]))
-    params = list(zip(*values))
+                 f"({', '.join(preparer.quote(c) for c in names)}) "
+                 f"VALUES ({', '.join('?' for _ in names)})")
+    count = len(batch)
+    columns = [*(itertools.repeat(value, count) for value in batch.constants.values()),
+               *(_sqlite_values(values) for values in batch.columns.values())]
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(statement, params)
+        cursor.executemany(statement, zip(*columns))
     except conn.dialect.loaded_dbapi.Error as error:  # as SQLAlchemy would wrap it
         raise DBAPIError.instance(statement, None, error, conn.dialect.loaded_dbapi.Error
                                   ) from error
@@ -75,31 +90,46 @@ def _executemany_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]
         cursor.close()
 
 
-def _copy_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """``COPY ... FROM STDIN`` on the connection's own transaction (psycopg 3)."""
+def _arrow_column(values: Any) -> pa.Array:
+    array = np.asarray(values)
+    if array.dtype.kind == "M":  # timestamptz: written with a "Z", read by COPY as UTC
+        return pa.array(array.astype("datetime64[us]")).cast(pa.timestamp("us", tz="UTC"))
+    if array.dtype.kind == "O":
+        return pa.array(array, type=pa.string())
+    return pa.array(array, from_pandas=True)  # NaN -> null
+
+
+def _csv_buffer(batch: RowBatch) -> bytes:
+    """The batch as headerless CSV (nulls unquoted and empty, strings quoted), by Arrow's C++
+    writer."""
+    count = len(batch)
+    constants = {name: np.full(count, value, dtype=object)
+                 for name, value in batch.constants.items()}
+    table = pa.table({name: _arrow_column(values)
+                      for name, values in {**constants, **batch.columns}.items()})
+    sink = pa.BufferOutputStream()
+    pa_csv.write_csv(table, sink, pa_csv.WriteOptions(include_header=False))
+    return sink.getvalue().to_pybytes()
+
+
+def _copy_rows(conn: Connection, table: Table, batch: RowBatch) -> None:
+    """``COPY ... FROM STDIN (FORMAT csv)`` on the connection's own transaction (psycopg 3)."""
     preparer = conn.dialect.identifier_preparer
     schema = (conn.get_execution_options().get("schema_translate_map") or {}).get(None)
     name = preparer.quote(table.name)
     if schema:
         name = f"{preparer.quote_schema(schema)}.{name}"
-    columns = list(rows[0])
-    processors = [_bind_processor(conn, table, column) for column in columns]
-    statement = f"COPY {name} ({', '.join(preparer.quote(c) for c in columns)}) FROM STDIN"
+    statement = (f"COPY {name} ({', '.join(preparer.quote(c) for c in batch.names)}) "
+                 "FROM STDIN WITH (FORMAT csv)")
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         with cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row([p(row[c]) for p, c in zip(processors, columns)])
+            copy.write(_csv_buffer(batch))
     except conn.dialect.loaded_dbapi.Error as error:  # as SQLAlchemy would wrap it
         raise DBAPIError.instance(statement, None, error, conn.dialect.loaded_dbapi.Error
                                   ) from error
     finally:
         cursor.close()
-
-
-def _bind_processor(conn: Connection, table: Table, column: str) -> Callable[[Any], Any]:
-    process = table.c[column].type.bind_processor(conn.dialect)
-    return process if process is not None else (lambda value: value)
 
 
 def execution_row(*, strategy: str, epic: str, keys: Sequence[str], run_id: str, status: str,
