@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -223,3 +224,17 @@ def test_empty_counter_and_profiler():
     assert profiler.duration_us is not None
     assert again.get_stats()["count"] == 2
     assert get_counter("unit.profiled") is profiler.counter
+
+
+def test_event_batching_is_enabled_only_when_asked_and_keeps_the_operators_value(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from btpipeline.executors.dagster_internals import enable_event_batching
+
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
+    enable_event_batching(0)
+    assert "DAGSTER_EVENT_BATCH_SIZE" not in os.environ
+    enable_event_batching(64)
+    assert os.environ["DAGSTER_EVENT_BATCH_SIZE"] == "64"
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "5")
+    enable_event_batching(64)
+    assert os.environ["DAGSTER_EVENT_BATCH_SIZE"] == "5"

@@ -226,14 +226,27 @@ def test_a_failing_daily_insert_rolls_back_the_signals_too(results_db: ResultsDa
     _assert_unchanged(results_db, before)
 
 
+def test_a_failed_write_leaves_nothing_staged_for_the_next_one(
+        results_db: ResultsDatabase) -> None:
+    """On SQLite rows are staged in the connection's TEMP tables before the write lock; rows
+    staged by a write that failed must not reappear in the next write on that connection."""
+    bad_daily = pd.concat([make_daily([JAN]), make_daily([JAN]).iloc[[0]]])  # duplicate day
+    with pytest.raises(ResultsDatabaseError, match="IntegrityError"):
+        write(results_db, [JAN], run_id="run-1", daily=bad_daily)
+    write(results_db, [FEB], run_id="run-2", shift=0.5)
+    assert_same(signals(results_db)[SIGNAL_COLUMNS],
+                expected_signals(make_fills([FEB], shift=0.5)))
+    assert_same(daily(results_db)[DAILY_COLUMNS], make_daily([FEB], shift=0.5)[DAILY_COLUMNS])
+
+
 def test_an_error_inside_the_transaction_rolls_back(results_db: ResultsDatabase,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     write(results_db, [JAN, FEB])
     before = _snapshot(results_db)
     real_insert = writer.insert_rows
 
-    def insert_then_fail(conn: Any, fills: Any, days: Any) -> None:
-        real_insert(conn, fills, days)
+    def insert_then_fail(conn: Any, fills: Any, days: Any, **kw: Any) -> None:
+        real_insert(conn, fills, days, **kw)
         raise OSError("disk full")
 
     monkeypatch.setattr(writer, "insert_rows", insert_then_fail)

@@ -73,6 +73,7 @@ class ExecutionConfig:
     worker_shutdown_grace_seconds: float = 5.0
     memory_poll_interval_seconds: float = 0.1
     record_step_timings: bool = True
+    event_batch_size: int = 64
     forkserver_preload: tuple[str, ...] = DEFAULT_PRELOAD
     load_shedding_enabled: bool = True
     shed_max_priority: str = "NORMAL"
@@ -173,6 +174,7 @@ def _validate(cfg: ExecutionConfig) -> None:
         ("max_steps_per_worker", cfg.max_steps_per_worker >= 1, "an integer >= 1"),
         ("max_steps_per_batch", cfg.max_steps_per_batch >= 1, "an integer >= 1"),
         ("max_batch_seconds", cfg.max_batch_seconds > 0, "seconds > 0"),
+        ("event_batch_size", cfg.event_batch_size >= 0, "an integer >= 0 (0: no batching)"),
         ("retries", cfg.retries in ("enabled", "disabled"), "enabled or disabled"),
         ("memory_poll_interval_seconds", cfg.memory_poll_interval_seconds > 0, "seconds > 0"),
         ("default_step_timeout_seconds", cfg.default_step_timeout_seconds is None

@@ -15,6 +15,7 @@ stored exactly once, as with the stock multiprocess executor.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -59,6 +60,7 @@ __all__ = [
     "is_terminal_step_event", "new_active_execution", "plan_uses_pools", "new_concurrency_context",
     "serializable_error_info_from_exc_info", "set_pool_limit", "step_failure_event",
     "time_event_writes",
+    "enable_event_batching",
 ]
 
 
@@ -206,6 +208,15 @@ class StepRunner:
             plan, self._job, self._run, run_config=self._run_config,
             retry_mode=self._retry_mode, instance=self._instance,
         )
+
+
+def enable_event_batching(size: int) -> None:
+    """Let this process hand batched events (a step's per-partition materializations) to the
+    event log in one ``store_event_batch`` call. Dagster reads the variable at every event
+    (dagster/_core/instance/methods/event_methods.py); storages without a batch write
+    (SQLite) store the events one by one as before. A value set by the operator is kept."""
+    if size > 0:
+        os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(size))
 
 
 def time_event_writes(instance: DagsterInstance) -> Callable[[], int]:

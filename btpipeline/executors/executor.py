@@ -130,7 +130,7 @@ class BacktestExecutor(dg.Executor):
         status = Path(cfg.scanner_status_file) if cfg.scanner_status_file else None
         return LoadGuard(
             shed_limits(cfg), free, interval_s=cfg.shed_interval_seconds,
-            sampler=FastSampler(status, cfg.shed_cpu_window_seconds),
+            sampler=FastSampler(status, cfg.shed_cpu_window_seconds, measure_cpu=free > 0),
             queue_reader=queue_facts if (cfg.follow_breaker or cfg.preemption_enabled) else None,
             queue_interval_s=cfg.queue_check_interval_seconds)
 
@@ -189,7 +189,7 @@ class BacktestExecutor(dg.Executor):
             instance_ref=ctx.instance.get_ref(), recon_job=ctx.reconstructable_job,
             dagster_run=ctx.dagster_run, run_config=ctx.run_config,
             repository_load_data=plan.repository_load_data, retry_mode=self.retries,
-            parent_pid=os.getpid(),
+            parent_pid=os.getpid(), event_batch_size=cfg.event_batch_size,
         )
 
         def make(worker_id: int, core: int | None) -> WorkerSpec:

@@ -29,6 +29,7 @@ class WorkerSpec(NamedTuple):
     isolation: IsolationSpec
     parent_pid: int
     pause_flags: Any = None  # shared RawArray: see btpipeline.pause_points
+    event_batch_size: int = 0  # see ExecutionConfig.event_batch_size
 
 
 class StepRequest(NamedTuple):

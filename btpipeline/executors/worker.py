@@ -21,6 +21,7 @@ from btpipeline.executors.dagster_internals import (
     DagsterInstance,
     StepRunner,
     capture_interrupts,
+    enable_event_batching,
     serializable_error_info_from_exc_info,
     time_event_writes,
 )
@@ -45,6 +46,7 @@ def worker_main(conn: Connection, spec: WorkerSpec) -> None:
     if spec.pause_flags is not None:
         pause_points.install(spec.pause_flags)
     warnings = apply_isolation(spec.isolation)
+    enable_event_batching(spec.event_batch_size)
     _watch_parent(spec.parent_pid)
     with capture_interrupts():
         try:

@@ -51,6 +51,8 @@ class Worker:
     replaces: int | None = None
     retire_deadline: float = 0.0
     ps: psutil.Process | None = None
+    children: list[psutil.Process] = dataclasses.field(default_factory=list)
+    children_listed_at: float = -1e9  # time.monotonic() of the last listing
 
     @property
     def startup_ms(self) -> float | None:
@@ -187,16 +189,29 @@ class WorkerPool:
         return [w.process.pid for w in self._workers.values() if w.process.pid]
 
 
+#: How often a worker's child processes are re-listed for its memory (a scan of all /proc:
+#: at the 10 Hz memory poll it cost the run process more CPU than dispatching did).
+CHILDREN_TTL_S = 1.0
+
+
 def rss_mb(worker: Worker) -> float:
-    """Resident memory of the worker and its children, MiB (0 when it is gone)."""
+    """Resident memory of the worker and its children, MiB (0 when it is gone). The worker's
+    own RSS is read every call; its children are re-listed every ``CHILDREN_TTL_S``."""
     if worker.ps is None:
         return 0.0
     try:
+        now = time.monotonic()
+        if now - worker.children_listed_at > CHILDREN_TTL_S:
+            worker.children = worker.ps.children(recursive=True)
+            worker.children_listed_at = now
         total = worker.ps.memory_info().rss
-        for child in worker.ps.children(recursive=True):
-            total += child.memory_info().rss
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return 0.0
+    for child in worker.children:
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:  # ended since the listing
+            continue
     return total / _MB
 
 

@@ -39,7 +39,7 @@ class FastSample:
     """One window's figures; ``None`` where the signal is absent (no scanner running)."""
 
     at: float  # time.time() of the sample
-    window_s: float
+    window_s: float  # 0 when other processes' CPU was not measured (no live scanner)
     other_cpu_cores: float
     memory_fraction: float
     scanner_last_latency_ms: float | None = None
@@ -189,9 +189,11 @@ class FastSampler:
     #: Above this much other load, re-list the machinery before reporting it.
     RECHECK_ABOVE_CORES = 0.5
 
-    def __init__(self, scanner_status_path: Path | None = None, cpu_window_s: float = 0.2
-                 ) -> None:
+    def __init__(self, scanner_status_path: Path | None = None, cpu_window_s: float = 0.2,
+                 *, measure_cpu: bool = True) -> None:
+        self._cpu_window_s = cpu_window_s
         self._cpu = CpuMeter(cpu_window_s)
+        self._measure_cpu = measure_cpu
         self._scanner = ScannerWatch(scanner_status_path)
         self._machinery: list[int] = []
         self._machinery_at = 0.0
@@ -217,7 +219,17 @@ class FastSampler:
         return self._machinery
 
     def sample(self, own_pids: Iterable[int]) -> FastSample:
+        """The figures now. Other processes' CPU is measured only while a scanner is live and
+        ``measure_cpu`` (no core left beside the workers: STANDALONE): the CPU signal counts
+        only then (shedding.trip_reasons), and measuring it costs /proc scans every tick that
+        would compete with the backtests for nothing."""
         now = time.time()
+        scanner = self._scanner.sample(now)
+        if not (self._measure_cpu and scanner):
+            self._cpu = CpuMeter(self._cpu_window_s)  # a fresh baseline when it is needed
+            return FastSample(at=now, window_s=0.0, other_cpu_cores=0.0,
+                              memory_fraction=psutil.virtual_memory().percent / 100.0,
+                              **scanner)
         own_pids = list(own_pids)
         own = {os.getpid(), *self._backtest_machinery(), *own_pids}
         other, window = self._cpu.other_cores(own)
@@ -227,5 +239,4 @@ class FastSampler:
             own = {os.getpid(), *self._backtest_machinery(refresh=True), *own_pids}
             other, window = self._cpu.other_cores(own, record=False)
         return FastSample(at=now, window_s=window, other_cpu_cores=other,
-                          memory_fraction=psutil.virtual_memory().percent / 100.0,
-                          **self._scanner.sample(now))
+                          memory_fraction=psutil.virtual_memory().percent / 100.0, **scanner)

@@ -6,7 +6,7 @@ Every failure is raised as ``ResultsDatabaseError`` naming the URL with its pass
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -100,11 +100,19 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 @contextmanager
-def connect(engine: Engine, action: str, *, write: bool = False) -> Iterator[Connection]:
-    """A connection (in one transaction if ``write``); errors become ``ResultsDatabaseError``."""
+def connect(engine: Engine, action: str, *, write: bool = False,
+            stage: Callable[[Connection], None] | None = None) -> Iterator[Connection]:
+    """A connection (in one transaction if ``write``); errors become ``ResultsDatabaseError``.
+
+    ``stage`` (SQLite writes) runs on the same connection and is committed *before* the write
+    lock is taken: it may only write the connection's TEMP tables (``writer.stage_rows``).
+    """
     try:
         guard = critical_section() if write else nullcontext()  # never paused holding a lock
         with guard, engine.begin() if write else engine.connect() as conn:
+            if write and engine.dialect.name == "sqlite" and stage is not None:
+                stage(conn)
+                conn.connection.dbapi_connection.commit()  # type: ignore[union-attr]
             if write and engine.dialect.name == "sqlite":
                 # Take the write lock now (waiting up to the busy timeout): a deferred
                 # transaction that reads first (table checks, upserts) and then writes fails at

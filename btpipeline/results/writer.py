@@ -42,17 +42,50 @@ def clear_partitions(conn: Connection, strategy: str, epic: str, keys: Sequence[
                                          table.c.partition_key.in_(list(keys))))
 
 
-def insert_rows(conn: Connection, fills: RowBatch, daily: RowBatch) -> None:
+def stage_rows(conn: Connection, fills: RowBatch, daily: RowBatch) -> None:
+    """SQLite, before the write lock: copy the rows into this connection's private TEMP
+    tables (Python-to-C binding is the slow part of a bulk insert), so that the locked
+    transaction only moves them with ``INSERT ... SELECT``. With several workers writing at
+    once, SQLite's single write lock is what they queue for; staging halves the time it is
+    held for a year of fills (~0.39 s -> ~0.21 s here). Writing TEMP tables takes no lock on
+    the database file. Earlier stage tables of this connection are dropped first."""
+    for table, batch in ((signals, fills), (daily_pnl, daily)):
+        name = _stage_name(table)
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{name}")
+        if not len(batch):
+            continue
+        columns = ", ".join(_quote(conn, c) for c in batch.names)
+        conn.exec_driver_sql(f"CREATE TEMP TABLE {name} AS SELECT {columns} FROM "
+                             f"main.{_quote(conn, table.name)} WHERE 0")
+        _executemany_rows(conn, table, batch, into=f"temp.{name}")
+
+
+def insert_rows(conn: Connection, fills: RowBatch, daily: RowBatch, *,
+                staged: bool = False) -> None:
     """Bulk insert from columns, with no per-row Python objects on the way: ``COPY`` of an
-    Arrow-written CSV buffer on PostgreSQL, the driver's executemany over zipped column lists
-    on SQLite (a year of 1-minute fills, ~60k rows, is prepared in ~30 ms either way)."""
+    Arrow-written CSV buffer on PostgreSQL; on SQLite ``INSERT ... SELECT`` from the tables
+    ``stage_rows`` filled (``staged``), else the driver's executemany over zipped column
+    lists. A year of 1-minute fills (~60k rows) is prepared in ~30 ms either way."""
     for table, batch in ((signals, fills), (daily_pnl, daily)):
         if not len(batch):
             continue
         if conn.dialect.name == "postgresql":
             _copy_rows(conn, table, batch)
+        elif staged:
+            name, columns = _stage_name(table), ", ".join(_quote(conn, c) for c in batch.names)
+            conn.exec_driver_sql(f"INSERT INTO main.{_quote(conn, table.name)} ({columns}) "
+                                 f"SELECT {columns} FROM temp.{name}")
+            conn.exec_driver_sql(f"DROP TABLE temp.{name}")
         else:
             _executemany_rows(conn, table, batch)
+
+
+def _stage_name(table: Table) -> str:
+    return f"btpipeline_stage_{table.name}"
+
+
+def _quote(conn: Connection, name: str) -> str:
+    return conn.dialect.identifier_preparer.quote(name)
 
 
 def _sqlite_values(values: Any) -> list[Any]:
@@ -70,11 +103,13 @@ def _sqlite_values(values: Any) -> list[Any]:
     return array.tolist()
 
 
-def _executemany_rows(conn: Connection, table: Table, batch: RowBatch) -> None:
-    """One ``INSERT`` executed for every row by the DB-API cursor, in the open transaction."""
+def _executemany_rows(conn: Connection, table: Table, batch: RowBatch, *,
+                      into: str | None = None) -> None:
+    """One ``INSERT`` executed for every row by the DB-API cursor, in the open transaction,
+    into ``table`` (or the table named ``into``)."""
     preparer = conn.dialect.identifier_preparer
     names = batch.names
-    statement = (f"INSERT INTO {preparer.quote(table.name)} "
+    statement = (f"INSERT INTO {into or preparer.quote(table.name)} "
                  f"({', '.join(preparer.quote(c) for c in names)}) "
                  f"VALUES ({', '.join('?' for _ in names)})")
     count = len(batch)
