@@ -15,6 +15,7 @@ front of the queue for another worker.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -107,6 +108,8 @@ class DispatchLoop:
         self.replacement_ready_ms: list[float] = []
         self.worker_pids: set[int] = set()
         self._startup_failures = 0
+        # step-timing events, written after the next dispatch: off the workers' critical path
+        self._deferred: list[Callable[[], dg.DagsterEvent]] = []
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> Iterator[dg.DagsterEvent]:
@@ -115,13 +118,21 @@ class DispatchLoop:
             yield from self._guard_events()
             if not self._stopping and not (self._guard and self._guard.holding):
                 yield from self._launch()
+            yield from self._flush_deferred()
             yield from self._poll()
             yield from self._reap()
             yield from self._active.plan_events_iterator(self._ctx)
+        yield from self._flush_deferred()
         if self._stopping:
             yield dg.engine_event(self._ctx, "backtest_executor: all workers stopped after the "
                                   "termination request.")
             raise dg.DagsterExecutionInterruptedError()
+
+    def _flush_deferred(self) -> Iterator[dg.DagsterEvent]:
+        """Write the step-timing events of steps that finished since the last call."""
+        deferred, self._deferred = self._deferred, []
+        for make in deferred:
+            yield make()
 
     def _check_interrupt(self) -> Iterator[dg.DagsterEvent]:
         if self._stopping:
@@ -335,14 +346,14 @@ class DispatchLoop:
             if not flight.terminal and flight.system_error is not None:
                 yield from self._failure_for(flight, flight.system_error)
             timings = self._timings(flight, done, now)
-            if self._cfg.record_step_timings:
-                yield dg.engine_event(
-                    self._ctx.for_step(flight.step),
+            if self._cfg.record_step_timings:  # written once the next step is dispatched
+                self._deferred.append(functools.partial(
+                    dg.engine_event, self._ctx.for_step(flight.step),
                     f"backtest_executor: step ran in worker {worker.worker_id} (pid "
                     f"{worker.pid}).",
                     {**{f"{k}_us": v for k, v in timings.items()}, "pid": worker.pid,
                      "worker_steps_run": worker.steps_run + position + 1,
-                     "batch_size": len(done.step_keys)})
+                     "batch_size": len(done.step_keys)}))
             self._complete(flight, now)
         self._pool.finish_step(worker)
         self._maybe_recycle(worker)
