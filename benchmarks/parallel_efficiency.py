@@ -80,20 +80,22 @@ class RunTiming:
 def _on_cores(count: int | None) -> Iterator[None]:
     """Confine this process, every process it starts and the local PostgreSQL server (its
     postmaster's children inherit it) to the first ``count`` cores; restored afterwards."""
+    if count is None:
+        yield
+        return
     allowed = sorted(os.sched_getaffinity(0))
-    servers = _postgres_processes() if count is not None else []
-    if count is not None:
-        os.sched_setaffinity(0, allowed[:count])
-        for proc in servers:
-            with contextlib.suppress(psutil.Error):
-                proc.cpu_affinity(allowed[:count])
+    _set_affinity(allowed[:count])
     try:
         yield
     finally:
-        os.sched_setaffinity(0, allowed)
-        for proc in servers + _postgres_processes():
-            with contextlib.suppress(psutil.Error):
-                proc.cpu_affinity(allowed)
+        _set_affinity(allowed)  # also the server backends started meanwhile
+
+
+def _set_affinity(cores: list[int]) -> None:
+    os.sched_setaffinity(0, cores)
+    for proc in _postgres_processes():
+        with contextlib.suppress(psutil.Error):
+            proc.cpu_affinity(cores)
 
 
 def _postgres_processes() -> list[psutil.Process]:

@@ -245,8 +245,8 @@ def test_an_error_inside_the_transaction_rolls_back(results_db: ResultsDatabase,
     before = _snapshot(results_db)
     real_insert = writer.insert_rows
 
-    def insert_then_fail(conn: Any, fills: Any, days: Any, **kw: Any) -> None:
-        real_insert(conn, fills, days, **kw)
+    def insert_then_fail(conn: Any, fills: Any, days: Any) -> None:
+        real_insert(conn, fills, days)
         raise OSError("disk full")
 
     monkeypatch.setattr(writer, "insert_rows", insert_then_fail)

@@ -92,6 +92,10 @@ class CpuMeter:
         self._window = window_s
         self._ring: collections.deque[Reading] = collections.deque()
 
+    def reset(self) -> None:
+        """Forget the readings: the next call takes a fresh baseline."""
+        self._ring.clear()
+
     def other_cores(self, pids: Iterable[int], *, record: bool = True) -> tuple[float, float]:
         """``(cores used by others, window seconds)`` over the window ending now; ``(0, 0)``
         on the first call, which only takes the baseline (with the pids' CPU in it: a
@@ -191,7 +195,6 @@ class FastSampler:
 
     def __init__(self, scanner_status_path: Path | None = None, cpu_window_s: float = 0.2,
                  *, measure_cpu: bool = True) -> None:
-        self._cpu_window_s = cpu_window_s
         self._cpu = CpuMeter(cpu_window_s)
         self._measure_cpu = measure_cpu
         self._scanner = ScannerWatch(scanner_status_path)
@@ -226,7 +229,7 @@ class FastSampler:
         now = time.time()
         scanner = self._scanner.sample(now)
         if not (self._measure_cpu and scanner):
-            self._cpu = CpuMeter(self._cpu_window_s)  # a fresh baseline when it is needed
+            self._cpu.reset()  # a fresh baseline when it is needed
             return FastSample(at=now, window_s=0.0, other_cpu_cores=0.0,
                               memory_fraction=psutil.virtual_memory().percent / 100.0,
                               **scanner)

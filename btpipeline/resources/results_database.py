@@ -117,13 +117,11 @@ class ResultsDatabase(ConfigurableResource):
             finished_at=rows.utc(finished_at, "finished_at"), params=rows.json_params(params),
             metrics=rows.metric_values(metrics, int(sum(daily_rows.columns.get("bars", [])))))
         action = f"write the {strategy} {epic} results for {keys[0]}..{keys[-1]}"
-        engine = self._get_engine()
-        staged = engine.dialect.name == "sqlite"
-        stage = (lambda conn: writer.stage_rows(conn, fill_rows, daily_rows)) if staged else None
-        with connect(engine, action, write=True, stage=stage) as conn:
+        with connect(self._get_engine(), action, write=True,
+                     stage=lambda conn: writer.stage_rows(conn, fill_rows, daily_rows)) as conn:
             writer.clear_partitions(conn, strategy, epic, keys)
             writer.upsert_execution(conn, execution)
-            writer.insert_rows(conn, fill_rows, daily_rows, staged=staged)
+            writer.insert_rows(conn, fill_rows, daily_rows)
 
     def record_failure(self, *, strategy: str, epic: str, partition_keys: Sequence[str],
                        run_id: str, started_at: dt.datetime, finished_at: dt.datetime,

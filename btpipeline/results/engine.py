@@ -104,8 +104,9 @@ def connect(engine: Engine, action: str, *, write: bool = False,
             stage: Callable[[Connection], None] | None = None) -> Iterator[Connection]:
     """A connection (in one transaction if ``write``); errors become ``ResultsDatabaseError``.
 
-    ``stage`` (SQLite writes) runs on the same connection and is committed *before* the write
-    lock is taken: it may only write the connection's TEMP tables (``writer.stage_rows``).
+    ``stage`` (used by SQLite writes only) runs on the same connection and is committed
+    *before* the write lock is taken: it may only write the connection's TEMP tables
+    (``writer.stage_rows``).
     """
     try:
         guard = critical_section() if write else nullcontext()  # never paused holding a lock

@@ -84,10 +84,6 @@ class RowBatch:
         return [*self.constants, *self.columns]
 
 
-def _nullable(values: pd.Series) -> np.ndarray:
-    return values.astype(float).to_numpy()
-
-
 def _timestamps(values: pd.Series) -> np.ndarray:
     """UTC instants as ``datetime64[us]`` (the precision both databases store)."""
     if pd.api.types.is_datetime64_dtype(values.dtype) and values.dt.tz is None:
@@ -113,7 +109,7 @@ def fill_rows(fills: pd.DataFrame, keys: Sequence[str], common: Mapping[str, str
         "action": fills["action"].astype(str).str.upper().to_numpy(dtype=object),
         "price": fills["price"].astype(float).to_numpy(),
         "size": fills["size"].astype(float).to_numpy(),
-        "pnl": _nullable(pnl),
+        "pnl": pnl.astype(float).to_numpy(),  # NaN: NULL
     }, common)
 
 

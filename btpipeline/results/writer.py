@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -45,47 +46,58 @@ def clear_partitions(conn: Connection, strategy: str, epic: str, keys: Sequence[
 def stage_rows(conn: Connection, fills: RowBatch, daily: RowBatch) -> None:
     """SQLite, before the write lock: copy the rows into this connection's private TEMP
     tables (Python-to-C binding is the slow part of a bulk insert), so that the locked
-    transaction only moves them with ``INSERT ... SELECT``. With several workers writing at
-    once, SQLite's single write lock is what they queue for; staging halves the time it is
-    held for a year of fills (~0.39 s -> ~0.21 s here). Writing TEMP tables takes no lock on
-    the database file. Earlier stage tables of this connection are dropped first."""
+    transaction only moves them with ``INSERT ... SELECT`` (``insert_rows``). With several
+    workers writing at once, SQLite's single write lock is what they queue for; staging halves
+    the time it is held for a year of fills (~0.39 s -> ~0.21 s here). Writing TEMP tables
+    takes no lock on the database file. Earlier stage tables of this connection are dropped
+    first."""
     for table, batch in ((signals, fills), (daily_pnl, daily)):
         name = _stage_name(table)
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{name}")
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
         if not len(batch):
             continue
         columns = ", ".join(_quote(conn, c) for c in batch.names)
-        conn.exec_driver_sql(f"CREATE TEMP TABLE {name} AS SELECT {columns} FROM "
-                             f"main.{_quote(conn, table.name)} WHERE 0")
-        _executemany_rows(conn, table, batch, into=f"temp.{name}")
+        conn.exec_driver_sql(f"CREATE TABLE {name} AS SELECT {columns} "
+                             f"FROM main.{_quote(conn, table.name)} WHERE 0")
+        _executemany_rows(conn, name, batch)
 
 
-def insert_rows(conn: Connection, fills: RowBatch, daily: RowBatch, *,
-                staged: bool = False) -> None:
+def insert_rows(conn: Connection, fills: RowBatch, daily: RowBatch) -> None:
     """Bulk insert from columns, with no per-row Python objects on the way: ``COPY`` of an
     Arrow-written CSV buffer on PostgreSQL; on SQLite ``INSERT ... SELECT`` from the tables
-    ``stage_rows`` filled (``staged``), else the driver's executemany over zipped column
-    lists. A year of 1-minute fills (~60k rows) is prepared in ~30 ms either way."""
+    ``stage_rows`` filled before the transaction took the write lock."""
     for table, batch in ((signals, fills), (daily_pnl, daily)):
         if not len(batch):
             continue
         if conn.dialect.name == "postgresql":
             _copy_rows(conn, table, batch)
-        elif staged:
-            name, columns = _stage_name(table), ", ".join(_quote(conn, c) for c in batch.names)
-            conn.exec_driver_sql(f"INSERT INTO main.{_quote(conn, table.name)} ({columns}) "
-                                 f"SELECT {columns} FROM temp.{name}")
-            conn.exec_driver_sql(f"DROP TABLE temp.{name}")
-        else:
-            _executemany_rows(conn, table, batch)
+            continue
+        name, columns = _stage_name(table), ", ".join(_quote(conn, c) for c in batch.names)
+        conn.exec_driver_sql(f"INSERT INTO main.{_quote(conn, table.name)} ({columns}) "
+                             f"SELECT {columns} FROM {name}")
+        conn.exec_driver_sql(f"DROP TABLE {name}")
 
 
 def _stage_name(table: Table) -> str:
-    return f"btpipeline_stage_{table.name}"
+    return f"temp.btpipeline_stage_{table.name}"
 
 
 def _quote(conn: Connection, name: str) -> str:
     return conn.dialect.identifier_preparer.quote(name)
+
+
+@contextmanager
+def _raw_cursor(conn: Connection, statement: str) -> Iterator[Any]:
+    """The DB-API cursor of ``conn``'s open transaction; driver errors are wrapped as
+    SQLAlchemy would wrap them (``DBAPIError``), naming ``statement``."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        yield cursor
+    except conn.dialect.loaded_dbapi.Error as error:
+        raise DBAPIError.instance(statement, None, error, conn.dialect.loaded_dbapi.Error
+                                  ) from error
+    finally:
+        cursor.close()
 
 
 def _sqlite_values(values: Any) -> list[Any]:
@@ -103,26 +115,17 @@ def _sqlite_values(values: Any) -> list[Any]:
     return array.tolist()
 
 
-def _executemany_rows(conn: Connection, table: Table, batch: RowBatch, *,
-                      into: str | None = None) -> None:
-    """One ``INSERT`` executed for every row by the DB-API cursor, in the open transaction,
-    into ``table`` (or the table named ``into``)."""
-    preparer = conn.dialect.identifier_preparer
+def _executemany_rows(conn: Connection, target: str, batch: RowBatch) -> None:
+    """One ``INSERT`` into ``target`` per row, by the driver's executemany over zipped
+    column lists (SQLite)."""
     names = batch.names
-    statement = (f"INSERT INTO {into or preparer.quote(table.name)} "
-                 f"({', '.join(preparer.quote(c) for c in names)}) "
+    statement = (f"INSERT INTO {target} ({', '.join(_quote(conn, c) for c in names)}) "
                  f"VALUES ({', '.join('?' for _ in names)})")
     count = len(batch)
     columns = [*(itertools.repeat(value, count) for value in batch.constants.values()),
                *(_sqlite_values(values) for values in batch.columns.values())]
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
+    with _raw_cursor(conn, statement) as cursor:
         cursor.executemany(statement, zip(*columns))
-    except conn.dialect.loaded_dbapi.Error as error:  # as SQLAlchemy would wrap it
-        raise DBAPIError.instance(statement, None, error, conn.dialect.loaded_dbapi.Error
-                                  ) from error
-    finally:
-        cursor.close()
 
 
 def _arrow_column(values: Any) -> pa.Array:
@@ -149,22 +152,14 @@ def _csv_buffer(batch: RowBatch) -> bytes:
 
 def _copy_rows(conn: Connection, table: Table, batch: RowBatch) -> None:
     """``COPY ... FROM STDIN (FORMAT csv)`` on the connection's own transaction (psycopg 3)."""
-    preparer = conn.dialect.identifier_preparer
     schema = (conn.get_execution_options().get("schema_translate_map") or {}).get(None)
-    name = preparer.quote(table.name)
+    name = _quote(conn, table.name)
     if schema:
-        name = f"{preparer.quote_schema(schema)}.{name}"
-    statement = (f"COPY {name} ({', '.join(preparer.quote(c) for c in batch.names)}) "
+        name = f"{conn.dialect.identifier_preparer.quote_schema(schema)}.{name}"
+    statement = (f"COPY {name} ({', '.join(_quote(conn, c) for c in batch.names)}) "
                  "FROM STDIN WITH (FORMAT csv)")
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        with cursor.copy(statement) as copy:
-            copy.write(_csv_buffer(batch))
-    except conn.dialect.loaded_dbapi.Error as error:  # as SQLAlchemy would wrap it
-        raise DBAPIError.instance(statement, None, error, conn.dialect.loaded_dbapi.Error
-                                  ) from error
-    finally:
-        cursor.close()
+    with _raw_cursor(conn, statement) as cursor, cursor.copy(statement) as copy:
+        copy.write(_csv_buffer(batch))
 
 
 def execution_row(*, strategy: str, epic: str, keys: Sequence[str], run_id: str, status: str,
