@@ -4,7 +4,9 @@ Each round runs the benchmark command once in a checkout of the base commit (a t
 worktree) and once in this repository, alternating which goes first, so both sides see the
 same machine load. Each side runs its own copy of the benchmark script against its own
 package (``PYTHONPATH`` and the working directory point at that side's checkout), so a
-benchmark can follow its own side's module layout.
+benchmark can follow its own side's module layout. ``--same-script`` runs this repository's
+copy of the script on both sides (only ``PYTHONPATH`` differs): for options the base's copy
+lacks, when the script imports nothing that moved.
 
 Run from the repository root, for example::
 
@@ -41,11 +43,11 @@ def _remove(path: Path) -> None:
                    check=False)
 
 
-def _run_side(label: str, checkout: Path, command: list[str]) -> tuple[float, str]:
+def _run_side(label: str, checkout: Path, command: list[str], cwd: Path) -> tuple[float, str]:
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     argv = [sys.executable if part == "python" else part for part in command]
     started = time.monotonic()
-    done = subprocess.run(argv, cwd=checkout, env=env, capture_output=True, text=True,
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
                           check=False)
     seconds = time.monotonic() - started
     if done.returncode != 0:
@@ -58,6 +60,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", required=True, help="git ref of the baseline (A)")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--same-script", action="store_true",
+                        help="run this repository's copy of the script on both sides")
     parser.add_argument("command", nargs=argparse.REMAINDER,
                         help="the benchmark command, after --")
     args = parser.parse_args()
@@ -72,7 +76,8 @@ def main() -> None:
             for round_no in range(1, args.rounds + 1):
                 order = sides if round_no % 2 else list(reversed(sides))
                 for label, checkout in order:
-                    seconds, out = _run_side(label, checkout, command)
+                    cwd = REPO if args.same_script else checkout
+                    seconds, out = _run_side(label, checkout, command, cwd)
                     print(f"\n### round {round_no}, {label}: {seconds:.1f} s\n\n{out}",
                           flush=True)
         finally:

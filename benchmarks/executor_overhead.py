@@ -137,7 +137,10 @@ def _spawn_config(name: str, steps: int, repeats: int, storage_root: str | None)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _plan(quick: bool) -> list[tuple[str, int, int]]:
+def _plan(quick: bool, only: list[str] | None = None) -> list[tuple[str, int, int]]:
+    if only:
+        rows = ["in_process", *only]
+        return [(name, steps, 3) for steps in ((20,) if quick else (20, 200)) for name in rows]
     plan = [(name, 20, 3) for name in EXECUTORS if name != "multiprocess_spawn"]
     plan.insert(1, ("multiprocess_spawn", 20, 1))
     if not quick:
@@ -184,6 +187,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--storage", choices=["tmpfs", "disk"], default="tmpfs")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", nargs="+", choices=[n for n in EXECUTORS if n != "in_process"],
+                        help="just these rows (and in_process, the ratio's base), 3 runs each")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -192,7 +197,7 @@ def main() -> None:
         return
     root = "/dev/shm" if args.storage == "tmpfs" else None
     results = []
-    for name, steps, repeats in _plan(args.quick):
+    for name, steps, repeats in _plan(args.quick, args.only):
         print(f"running {name} x{steps} ({repeats} run(s))...", file=sys.stderr, flush=True)
         results.append(_spawn_config(name, steps, repeats, root))
     print(_report(results, f"{args.storage} ({root or tempfile.gettempdir()})"))
