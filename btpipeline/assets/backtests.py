@@ -5,6 +5,10 @@ candles plus the strategy's warm-up history before it, simulates once, and the r
 every month of the range are replaced in one transaction. Dagster records each month as
 materialized. Results go to the results database, not through an IO manager, so a
 multi-partition run needs no pickling.
+
+Each month's materialization carries that month's own figures (trades, pnl, return,
+max_drawdown, exposure; see strategies/month_figures.py), so the UI's per-partition plots
+show the months; the whole run's metrics are there too, under names starting ``run_``.
 """
 
 import datetime as dt
@@ -33,7 +37,15 @@ from btpipeline.errors import BtPipelineError
 from btpipeline.executors.tags import BACKTEST_POOL
 from btpipeline.resources.market_data_store import MarketDataStore
 from btpipeline.resources.results_database import ResultsDatabase
-from btpipeline.strategies import CostModel, get_strategy, run_backtest
+from btpipeline.strategies import (
+    Account,
+    BacktestResult,
+    CostModel,
+    get_strategy,
+    month_figures,
+    run_backtest,
+)
+from btpipeline.strategies.account import DEFAULT_CAPITAL, DEFAULT_CURRENCY
 
 # A lost worker (killed, out of memory) is retried; results writes are idempotent, so a retry
 # replaces whatever the failed attempt wrote. Bad input is never retried (see failures.py).
@@ -54,6 +66,16 @@ class BacktestConfig(Config):
     )
     slippage_pips: float = Field(default=0.0, description="Adverse slippage per fill, in pips.")
     size_units: float = Field(default=100_000, description="Fixed position size, base units.")
+    initial_capital: float = Field(
+        default=DEFAULT_CAPITAL, description="The account's equity at the start of the run's "
+        "range, in account_currency; returns, Sharpe, Sortino and drawdown are on this equity.")
+    account_currency: str = Field(
+        default=DEFAULT_CURRENCY, description="Currency of the account and of every reported "
+        "P&L; must be one of the pair's two currencies (quote-currency P&L is converted at the "
+        "pair's own rate).")
+    stop_out_level: float = Field(
+        default=0.0, description="Fraction of initial_capital in [0, 1): when equity at a bar's "
+        "close is at or below it, the strategy stops trading (0: when the account is empty).")
 
 
 def _coerce_params(strategy: str, overrides: Mapping[str, float]) -> object:
@@ -79,6 +101,11 @@ def _costs(epic: Epic, config: BacktestConfig) -> CostModel:
                               slippage_pips=config.slippage_pips)
 
 
+def _account(config: BacktestConfig) -> Account:
+    return Account(initial_capital=config.initial_capital, currency=config.account_currency,
+                   stop_out_level=config.stop_out_level)
+
+
 def _run(context: AssetExecutionContext, strategy: str, epic_name: str, config: BacktestConfig,
          market_data: MarketDataStore, results_db: ResultsDatabase) -> MaterializeResult:
     started_at = dt.datetime.now(dt.timezone.utc)
@@ -92,12 +119,12 @@ def _run(context: AssetExecutionContext, strategy: str, epic_name: str, config: 
     t1 = time.perf_counter_ns()
     result = run_backtest(candles, strategy=strategy, params=params, epic=epic,
                           start_ns=start_ns, end_ns=end_ns, costs=costs,
-                          size_units=config.size_units)
+                          size_units=config.size_units, account=_account(config))
     t2 = time.perf_counter_ns()
     fills, daily = _with_partition_keys(result.fills, result.daily)
     results_db.write_backtest(
         strategy=strategy, epic=epic_name, partition_keys=context.partition_keys,
-        run_id=context.run.run_id, params=result.params, started_at=started_at,
+        run_id=context.run.run_id, params=_stored_params(result), started_at=started_at,
         finished_at=dt.datetime.now(dt.timezone.utc), metrics=result.metrics,
         fills=fills, daily=daily,
     )
@@ -106,15 +133,49 @@ def _run(context: AssetExecutionContext, strategy: str, epic_name: str, config: 
                "write_us": (t3 - t2) // 1000}
     context.log.info(f"{strategy} {epic_name} {context.partition_keys[0]}.."
                      f"{context.partition_keys[-1]}: {result.metrics} timings {timings}")
-    return MaterializeResult(metadata=_metadata(result.metrics, timings, len(fills)))
+    if result.stopped_out_at is not None:
+        context.log.warning(f"{strategy} {epic_name}: equity reached the stop-out level at "
+                            f"{result.stopped_out_at}; the strategy stopped trading there.")
+    run_meta = _run_metadata(result, timings, context.partition_keys)
+    months = month_figures(fills, daily, context.partition_keys, config.initial_capital)
+    for key, figures in months.items():
+        context.add_asset_metadata({**_month_metadata(figures, fills, key), **run_meta},
+                                   partition_key=key)
+    return MaterializeResult()
 
 
-def _metadata(metrics: Mapping[str, float], timings: Mapping[str, int],
-              fills: int) -> dict[str, MetadataValue]:
+def _stored_params(result: BacktestResult) -> dict[str, object]:
+    """The strategy's parameters plus the account the figures are relative to."""
+    account = result.account
+    stopped = result.stopped_out_at
+    return {**result.params, "account": {
+        "initial_capital": account.initial_capital, "currency": account.currency,
+        "stop_out_level": account.stop_out_level,
+        "stopped_out_at": None if stopped is None else stopped.isoformat()}}
+
+
+def _month_metadata(figures: Mapping[str, float], fills: pd.DataFrame,
+                    key: str) -> dict[str, MetadataValue]:
+    """This month's own figures, under plain names (the UI plots them across partitions)."""
     meta: dict[str, MetadataValue] = {k: MetadataValue.float(float(v))
-                                      for k, v in metrics.items() if v == v and abs(v) != float("inf")}
-    meta.update({k: MetadataValue.int(int(v)) for k, v in timings.items()})
-    meta["fills"] = MetadataValue.int(fills)
+                                      for k, v in figures.items()}
+    meta["trades"] = MetadataValue.int(int(figures["trades"]))
+    meta["fills"] = MetadataValue.int(int((fills["partition_key"] == key).sum()))
+    return meta
+
+
+def _run_metadata(result: BacktestResult, timings: Mapping[str, int],
+                  keys: list[str]) -> dict[str, MetadataValue]:
+    """The whole run's figures, every name starting ``run_`` so none passes for a month's."""
+    meta: dict[str, MetadataValue] = {
+        f"run_{k}": MetadataValue.float(float(v))
+        for k, v in result.metrics.items() if v == v and abs(v) != float("inf")}
+    meta.update({f"run_{k}": MetadataValue.int(int(v)) for k, v in timings.items()})
+    meta["run_range"] = MetadataValue.text(f"{keys[0]}..{keys[-1]} (whole-run figures: run_*)")
+    meta["run_stopped_out_at"] = MetadataValue.text(
+        "" if result.stopped_out_at is None else result.stopped_out_at.isoformat())
+    meta["account"] = MetadataValue.text(
+        f"{result.account.initial_capital:,.2f} {result.account.currency}")
     return meta
 
 
