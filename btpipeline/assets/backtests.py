@@ -46,6 +46,7 @@ from btpipeline.strategies import (
     run_backtest,
 )
 from btpipeline.strategies.account import DEFAULT_CAPITAL, DEFAULT_CURRENCY
+from btpipeline.strategies.gaps import DEFAULT_MAX_GAP_HOURS
 
 # A lost worker (killed, out of memory) is retried; results writes are idempotent, so a retry
 # replaces whatever the failed attempt wrote. Bad input is never retried (see failures.py).
@@ -76,6 +77,10 @@ class BacktestConfig(Config):
     stop_out_level: float = Field(
         default=0.0, description="Fraction of initial_capital in [0, 1): when equity at a bar's "
         "close is at or below it, the strategy stops trading (0: when the account is empty).")
+    max_gap_hours: float = Field(
+        default=DEFAULT_MAX_GAP_HOURS, description="A hole in the stored data longer than this "
+        "(hours) restarts the strategy: no indicator or open position carries across it "
+        "(default 72: longer than a weekend with a holiday).")
 
 
 def _coerce_params(strategy: str, overrides: Mapping[str, float]) -> object:
@@ -119,7 +124,8 @@ def _run(context: AssetExecutionContext, strategy: str, epic_name: str, config: 
     t1 = time.perf_counter_ns()
     result = run_backtest(candles, strategy=strategy, params=params, epic=epic,
                           start_ns=start_ns, end_ns=end_ns, costs=costs,
-                          size_units=config.size_units, account=_account(config))
+                          size_units=config.size_units, account=_account(config),
+                          max_gap_hours=config.max_gap_hours)
     t2 = time.perf_counter_ns()
     fills, daily = _with_partition_keys(result.fills, result.daily)
     results_db.write_backtest(
@@ -133,6 +139,10 @@ def _run(context: AssetExecutionContext, strategy: str, epic_name: str, config: 
                "write_us": (t3 - t2) // 1000}
     context.log.info(f"{strategy} {epic_name} {context.partition_keys[0]}.."
                      f"{context.partition_keys[-1]}: {result.metrics} timings {timings}")
+    for gap in result.gaps:
+        context.log.warning(f"{strategy} {epic_name}: gap in the stored data {gap.describe()}, "
+                            f"longer than {config.max_gap_hours:g} h; indicators and positions "
+                            "restarted after it (nothing carried across).")
     if result.stopped_out_at is not None:
         context.log.warning(f"{strategy} {epic_name}: equity reached the stop-out level at "
                             f"{result.stopped_out_at}; the strategy stopped trading there.")

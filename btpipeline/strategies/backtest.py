@@ -16,6 +16,14 @@ from btpipeline.strategies.account import Account, stop_out_bar
 from btpipeline.strategies.base import params_dict
 from btpipeline.strategies.costs import CostModel
 from btpipeline.strategies.daily import daily_table
+from btpipeline.strategies.gaps import (
+    DEFAULT_MAX_GAP_HOURS,
+    Gap,
+    gaps_at,
+    max_gap_ns,
+    restarting_targets,
+    segment_starts,
+)
 from btpipeline.strategies.metrics import compute_metrics
 from btpipeline.strategies.registry import get_strategy
 from btpipeline.strategies.simulator import SimulationResult, simulate
@@ -27,7 +35,8 @@ class BacktestResult:
     of the parameters used (defaults filled in). ``fills`` and ``daily`` P&L and ``metrics``
     are in the account's currency and relative to its equity (see account.py and metrics.py);
     ``simulation`` keeps the quote-currency figures. ``stopped_out_at`` is the close of the bar
-    at which equity reached the stop-out level (trading stopped there), else None."""
+    at which equity reached the stop-out level (trading stopped there), else None. ``gaps``
+    are the holes in the candles (warm-up included) after which the state restarted."""
 
     strategy: str
     epic: str
@@ -39,6 +48,7 @@ class BacktestResult:
     simulation: SimulationResult
     account: Account
     stopped_out_at: pd.Timestamp | None = None
+    gaps: tuple[Gap, ...] = ()
 
     @property
     def trades(self) -> pd.DataFrame:
@@ -60,14 +70,16 @@ def _check_range(start_ns: int, end_ns: int) -> None:
 
 def run_backtest(candles: Candles, *, strategy: str, params: Mapping[str, object] | object | None,
                  epic: Epic, start_ns: int, end_ns: int, costs: CostModel | None = None,
-                 size_units: float = 100_000, account: Account | None = None) -> BacktestResult:
+                 size_units: float = 100_000, account: Account | None = None,
+                 max_gap_hours: float = DEFAULT_MAX_GAP_HOURS) -> BacktestResult:
     """Run ``strategy`` over ``candles`` and report ``[start_ns, end_ns)``.
 
     ``candles`` should start ``warmup_bars(params)`` bars before ``start_ns`` so that
     indicators and any open position carry into the range (see simulator.py). ``params`` is a
     mapping of overrides, ``None`` for the defaults, or the strategy's params object.
     ``costs`` defaults to the epic's catalogue spread with no commission or slippage;
-    ``account`` to 100,000 USD that stops out when empty.
+    ``account`` to 100,000 USD that stops out when empty. Across a hole in the candles
+    longer than ``max_gap_hours`` nothing carries: indicators and position restart (gaps.py).
     """
     chosen = get_strategy(strategy)
     used = chosen.coerce_params(params)
@@ -76,7 +88,8 @@ def run_backtest(candles: Candles, *, strategy: str, params: Mapping[str, object
     account = account if account is not None else Account()
     account.check_pair(epic)
     candles = candles.take(slice(0, int(np.searchsorted(candles.timestamp, end_ns, side="left"))))
-    targets = chosen.target_positions(candles, used)
+    starts = segment_starts(candles.timestamp, max_gap_ns(max_gap_hours))
+    targets = restarting_targets(candles, starts, lambda part: chosen.target_positions(part, used))
     run = _AccountRun(candles, costs, float(size_units), start_ns, end_ns, epic, account)
     sim, bar_pnl, stop = run.simulate(targets)
     if stop is not None:  # stop trading: flat from the next bar's open on
@@ -94,7 +107,8 @@ def run_backtest(candles: Candles, *, strategy: str, params: Mapping[str, object
                           fills=fills, daily=daily, metrics=metrics,
                           end_position=sim.end_position, simulation=sim, account=account,
                           stopped_out_at=None if stop is None else pd.Timestamp(
-                              int(sim.timestamps[stop]), tz="UTC"))
+                              int(sim.timestamps[stop]), tz="UTC"),
+                          gaps=tuple(gaps_at(candles.timestamp, starts)))
 
 
 @dataclass(frozen=True)
