@@ -17,7 +17,9 @@ from btpipeline.resources.market_data_store import MarketDataStore
 from btpipeline.resources.results_database import ResultsDatabase
 from btpipeline.strategies import Account, compute_metrics
 from btpipeline.strategies.metrics import trading_days
+from btpipeline.strategies import run_backtest
 from tests.backtest_runs import partition_metadata, run_range
+from tests.test_strategies_reference import random_walk_candles
 
 MONTHS = ["2024-01-01", "2024-02-01", "2024-03-01"]
 
@@ -73,7 +75,8 @@ def test_sharpe_and_pnl_of_a_run_are_over_trading_days_of_account_equity(resourc
     assert row["pnl"] == pytest.approx(daily["pnl"].sum())  # no longer always empty
     assert row["total_return"] == pytest.approx(daily["pnl"].sum() / 100_000.0)
     assert row["params"]["account"] == {"initial_capital": 100_000.0, "currency": "USD",
-                                        "stop_out_level": 0.0, "stopped_out_at": None}
+                                        "stop_out_level": 0.0, "sizing": "units 100000",
+                                        "stopped_out_at": None}
 
 
 def test_an_account_that_blows_up_stops_trading_and_says_so(resources) -> None:
@@ -127,3 +130,46 @@ def test_a_jpy_quoted_pair_reports_its_pnl_in_the_account_currency(resources) ->
     # USD-sized amounts: 100,000 USD of a ~150 pair moves a few hundred USD a day, not yen.
     daily = db.read_daily_pnl(strategy="ema_crossover", epic="USDJPY")
     assert daily["pnl"].abs().max() < 5_000
+
+
+def test_fraction_of_equity_sizes_each_position_on_the_equity_before_it() -> None:
+    candles, epic = random_walk_candles(8_000, seed=9), get_epic("EURUSD")
+    lo = 3_000
+    kwargs = dict(strategy="rsi_mean_reversion", params=None, epic=epic,
+                  start_ns=int(candles.timestamp[lo]), end_ns=int(candles.timestamp[-1]) + 1)
+    fixed = run_backtest(candles, **kwargs)
+    sized = run_backtest(candles, equity_fraction=3.0, **kwargs)
+    # The same trades (when, which way, at what price); only the sizes differ.
+    for column in ("timestamp", "side", "action", "price"):
+        assert list(sized.fills[column]) == list(fixed.fills[column])
+    assert sized.fills["size"].nunique() > 5
+    equity = 100_000.0 + np.cumsum(sized.simulation.bar_pnl)  # EURUSD: USD P&L as it is
+    bar_of = {int(t): i for i, t in enumerate(sized.simulation.timestamps)}
+    opens = sized.fills[sized.fills["action"] == "OPEN"]
+    checked = 0
+    for _, fill in opens.iterrows():
+        i = bar_of[int(fill["timestamp"].value)]
+        if i == 0:
+            continue
+        expected = 3.0 * equity[i - 1] / float(candles.open[lo + i])  # notional 3x equity
+        assert fill["size"] == pytest.approx(expected, rel=1e-12)
+        checked += 1
+    assert checked > 20
+    fills = sized.fills.reset_index(drop=True)
+    for j in range(1, len(fills)):  # a trade closes with the size it opened with
+        if fills["action"].iloc[j] == "CLOSE" and fills["action"].iloc[j - 1] == "OPEN":
+            assert fills["size"].iloc[j] == fills["size"].iloc[j - 1]
+    with pytest.raises(InvalidParameterError, match="equity_fraction"):
+        run_backtest(candles, equity_fraction=0.0, **kwargs)
+
+
+def test_sizing_by_equity_fraction_through_dagster(resources) -> None:
+    config = {"sizing": "equity_fraction", "equity_fraction": 2.0}
+    with instance_for_test() as instance:
+        assert run_range(instance, resources, MONTHS[0], MONTHS[0], ["rsi_mean_reversion"],
+                         backtest_config=config).success
+    db = resources["results_db"]
+    fills = db.read_signals(strategy="rsi_mean_reversion", epic="EURUSD")
+    assert fills["size"].nunique() > 5 and fills["size"].max() < 2 * 100_000 / 0.9
+    row = db.read_executions(strategy="rsi_mean_reversion", epic="EURUSD").iloc[0]
+    assert row["params"]["account"]["sizing"] == "equity_fraction 2"

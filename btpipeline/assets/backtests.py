@@ -14,6 +14,7 @@ show the months; the whole run's metrics are there too, under names starting ``r
 import datetime as dt
 import time
 from collections.abc import Mapping
+from typing import Literal
 
 import pandas as pd
 from dagster import (
@@ -66,7 +67,15 @@ class BacktestConfig(Config):
         default=0.0, description="Commission per 100,000 units per side, in quote currency."
     )
     slippage_pips: float = Field(default=0.0, description="Adverse slippage per fill, in pips.")
-    size_units: float = Field(default=100_000, description="Fixed position size, base units.")
+    sizing: Literal["units", "equity_fraction"] = Field(
+        default="units", description="'units': every position is size_units; "
+        "'equity_fraction': each new position's notional is equity_fraction x the account's "
+        "equity at its entry (in the account currency).")
+    size_units: float = Field(default=100_000, description="Fixed position size, base units "
+                              "(sizing: units).")
+    equity_fraction: float = Field(
+        default=1.0, description="Notional of each new position as a multiple of equity "
+        "(sizing: equity_fraction); 1.0 = unlevered, 5.0 = 5x.")
     initial_capital: float = Field(
         default=DEFAULT_CAPITAL, description="The account's equity at the start of the run's "
         "range, in account_currency; returns, Sharpe, Sortino and drawdown are on this equity.")
@@ -125,7 +134,9 @@ def _run(context: AssetExecutionContext, strategy: str, epic_name: str, config: 
     result = run_backtest(candles, strategy=strategy, params=params, epic=epic,
                           start_ns=start_ns, end_ns=end_ns, costs=costs,
                           size_units=config.size_units, account=_account(config),
-                          max_gap_hours=config.max_gap_hours)
+                          max_gap_hours=config.max_gap_hours,
+                          equity_fraction=(config.equity_fraction
+                                           if config.sizing == "equity_fraction" else None))
     t2 = time.perf_counter_ns()
     fills, daily = _with_partition_keys(result.fills, result.daily)
     results_db.write_backtest(
@@ -160,7 +171,7 @@ def _stored_params(result: BacktestResult) -> dict[str, object]:
     stopped = result.stopped_out_at
     return {**result.params, "account": {
         "initial_capital": account.initial_capital, "currency": account.currency,
-        "stop_out_level": account.stop_out_level,
+        "stop_out_level": account.stop_out_level, "sizing": result.sizing,
         "stopped_out_at": None if stopped is None else stopped.isoformat()}}
 
 

@@ -27,6 +27,7 @@ from btpipeline.strategies.gaps import (
 from btpipeline.strategies.metrics import compute_metrics
 from btpipeline.strategies.registry import get_strategy
 from btpipeline.strategies.simulator import SimulationResult, simulate
+from btpipeline.strategies.sizing import check_fraction, equity_fraction_sizes
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class BacktestResult:
     account: Account
     stopped_out_at: pd.Timestamp | None = None
     gaps: tuple[Gap, ...] = ()
+    sizing: str = "units"
 
     @property
     def trades(self) -> pd.DataFrame:
@@ -71,7 +73,8 @@ def _check_range(start_ns: int, end_ns: int) -> None:
 def run_backtest(candles: Candles, *, strategy: str, params: Mapping[str, object] | object | None,
                  epic: Epic, start_ns: int, end_ns: int, costs: CostModel | None = None,
                  size_units: float = 100_000, account: Account | None = None,
-                 max_gap_hours: float = DEFAULT_MAX_GAP_HOURS) -> BacktestResult:
+                 max_gap_hours: float = DEFAULT_MAX_GAP_HOURS,
+                 equity_fraction: float | None = None) -> BacktestResult:
     """Run ``strategy`` over ``candles`` and report ``[start_ns, end_ns)``.
 
     ``candles`` should start ``warmup_bars(params)`` bars before ``start_ns`` so that
@@ -80,6 +83,8 @@ def run_backtest(candles: Candles, *, strategy: str, params: Mapping[str, object
     ``costs`` defaults to the epic's catalogue spread with no commission or slippage;
     ``account`` to 100,000 USD that stops out when empty. Across a hole in the candles
     longer than ``max_gap_hours`` nothing carries: indicators and position restart (gaps.py).
+    With ``equity_fraction`` each position's notional is that fraction of equity at its entry
+    (sizing.py) and ``size_units`` is not used; otherwise every position is ``size_units``.
     """
     chosen = get_strategy(strategy)
     used = chosen.coerce_params(params)
@@ -90,7 +95,9 @@ def run_backtest(candles: Candles, *, strategy: str, params: Mapping[str, object
     candles = candles.take(slice(0, int(np.searchsorted(candles.timestamp, end_ns, side="left"))))
     starts = segment_starts(candles.timestamp, max_gap_ns(max_gap_hours))
     targets = restarting_targets(candles, starts, lambda part: chosen.target_positions(part, used))
-    run = _AccountRun(candles, costs, float(size_units), start_ns, end_ns, epic, account)
+    fraction = None if equity_fraction is None else check_fraction(equity_fraction)
+    run = _AccountRun(candles, costs, float(size_units), start_ns, end_ns, epic, account,
+                      fraction)
     sim, bar_pnl, stop = run.simulate(targets)
     if stop is not None:  # stop trading: flat from the next bar's open on
         stopped = np.array(targets, dtype=np.int8)
@@ -108,7 +115,9 @@ def run_backtest(candles: Candles, *, strategy: str, params: Mapping[str, object
                           end_position=sim.end_position, simulation=sim, account=account,
                           stopped_out_at=None if stop is None else pd.Timestamp(
                               int(sim.timestamps[stop]), tz="UTC"),
-                          gaps=tuple(gaps_at(candles.timestamp, starts)))
+                          gaps=tuple(gaps_at(candles.timestamp, starts)),
+                          sizing=(f"units {float(size_units):g}" if fraction is None
+                                  else f"equity_fraction {fraction:g}"))
 
 
 @dataclass(frozen=True)
@@ -123,15 +132,21 @@ class _AccountRun:
     end_ns: int
     epic: Epic
     account: Account
+    fraction: float | None
 
     @property
     def first_bar(self) -> int:
         return int(np.searchsorted(self.candles.timestamp, self.start_ns, side="left"))
 
     def simulate(self, targets: np.ndarray) -> tuple[SimulationResult, np.ndarray, int | None]:
-        sim = simulate(self.candles, targets, costs=self.costs, size_units=self.size,
-                       start_ns=self.start_ns, end_ns=self.end_ns)
         lo = self.first_bar
+        size: float | np.ndarray = self.size
+        if self.fraction is not None:
+            size = equity_fraction_sizes(self.candles, targets, first_bar=lo,
+                                         fraction=self.fraction, costs=self.costs,
+                                         epic=self.epic, account=self.account)
+        sim = simulate(self.candles, targets, costs=self.costs, size_units=size,
+                       start_ns=self.start_ns, end_ns=self.end_ns)
         close = np.asarray(self.candles.close, dtype=np.float64)[lo:lo + sim.bar_pnl.shape[0]]
         bar_pnl = self.account.to_account(self.epic, sim.bar_pnl, close)
         return sim, bar_pnl, stop_out_bar(bar_pnl, self.account)
