@@ -33,6 +33,7 @@ from btpipeline.assets.failures import step_failure
 from btpipeline.assets.keys import backtest_group, backtest_key, candles_key
 from btpipeline.assets.partitions import monthly_partitions
 from btpipeline.assets.time_windows import window_ns
+from btpipeline.data.timeframes import Timeframe, resample, source_bars
 from btpipeline.epics import Epic, get_epic
 from btpipeline.errors import BtPipelineError
 from btpipeline.executors.tags import BACKTEST_POOL
@@ -55,6 +56,10 @@ BACKTEST_RETRY_POLICY = RetryPolicy(max_retries=2, delay=1)
 
 
 class BacktestConfig(Config):
+    timeframe: Timeframe = Field(
+        default="M1", description="Bar timeframe the strategy runs on (M1 M5 M15 M30 H1 H4 "
+        "D1): bars resampled from the stored 1-minute data, labelled by open time (UTC). "
+        "Warm-up lengths and strategy periods count bars of this timeframe.")
     params: dict[str, float] = Field(
         default_factory=dict,
         description="Strategy parameter overrides, e.g. {fast: 8, slow: 21}; unset ones keep "
@@ -128,8 +133,10 @@ def _run(context: AssetExecutionContext, strategy: str, epic_name: str, config: 
     costs = _costs(epic, config)
     start_ns, end_ns = window_ns(context)
     t0 = time.perf_counter_ns()
-    candles = market_data.read_range(epic=epic_name, start_ns=start_ns, end_ns=end_ns,
-                                     warmup_bars=get_strategy(strategy).warmup_bars(params))
+    warmup = get_strategy(strategy).warmup_bars(params)
+    candles = resample(market_data.read_range(
+        epic=epic_name, start_ns=start_ns, end_ns=end_ns,
+        warmup_bars=source_bars(warmup, config.timeframe)), config.timeframe)
     t1 = time.perf_counter_ns()
     result = run_backtest(candles, strategy=strategy, params=params, epic=epic,
                           start_ns=start_ns, end_ns=end_ns, costs=costs,
@@ -141,7 +148,8 @@ def _run(context: AssetExecutionContext, strategy: str, epic_name: str, config: 
     fills, daily = _with_partition_keys(result.fills, result.daily)
     results_db.write_backtest(
         strategy=strategy, epic=epic_name, partition_keys=context.partition_keys,
-        run_id=context.run.run_id, params=_stored_params(result), started_at=started_at,
+        run_id=context.run.run_id, params=_stored_params(result, config.timeframe),
+        started_at=started_at,
         finished_at=dt.datetime.now(dt.timezone.utc), metrics=result.metrics,
         fills=fills, daily=daily,
     )
@@ -165,11 +173,12 @@ def _run(context: AssetExecutionContext, strategy: str, epic_name: str, config: 
     return MaterializeResult()
 
 
-def _stored_params(result: BacktestResult) -> dict[str, object]:
-    """The strategy's parameters plus the account the figures are relative to."""
+def _stored_params(result: BacktestResult, timeframe: str) -> dict[str, object]:
+    """The strategy's parameters, the bar timeframe, and the account the figures are
+    relative to."""
     account = result.account
     stopped = result.stopped_out_at
-    return {**result.params, "account": {
+    return {**result.params, "timeframe": timeframe, "account": {
         "initial_capital": account.initial_capital, "currency": account.currency,
         "stop_out_level": account.stop_out_level, "sizing": result.sizing,
         "stopped_out_at": None if stopped is None else stopped.isoformat()}}

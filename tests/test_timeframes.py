@@ -1,0 +1,80 @@
+"""Timeframes: bars resampled from the stored 1-minute data equal pandas' resample of the
+same data (label = open time, UTC, left-closed), and a variant runs on them through Dagster."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from dagster import instance_for_test
+
+from btpipeline.data.synthetic import generate_candles
+from btpipeline.data.timeframes import TIMEFRAME_MINUTES, resample, source_bars
+from btpipeline.epics import get_epic
+from btpipeline.errors import InvalidParameterError
+from btpipeline.resources.market_data_store import MarketDataStore
+from btpipeline.resources.results_database import ResultsDatabase
+from btpipeline.strategies import get_strategy, run_backtest
+from tests.backtest_runs import run_range
+
+
+def _pandas_bars(candles, minutes: int) -> pd.DataFrame:
+    frame = pd.DataFrame({"open": candles.open, "high": candles.high, "low": candles.low,
+                          "close": candles.close, "volume": candles.volume},
+                         index=pd.to_datetime(np.asarray(candles.timestamp), utc=True))
+    bars = frame.resample(f"{minutes}min", label="left", closed="left").agg(
+        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+    return bars[frame["open"].resample(f"{minutes}min").count() > 0]
+
+
+@pytest.mark.parametrize("timeframe", list(TIMEFRAME_MINUTES))
+def test_resampled_bars_equal_pandas_resample_on_the_same_data(timeframe: str) -> None:
+    candles = generate_candles(get_epic("EURUSD"), dt.date(2024, 1, 1), dt.date(2024, 2, 1))
+    ours = resample(candles, timeframe)
+    theirs = _pandas_bars(candles, TIMEFRAME_MINUTES[timeframe])
+    assert list(pd.to_datetime(ours.timestamp, utc=True)) == list(theirs.index)
+    for column in ("open", "high", "low", "close", "volume"):
+        np.testing.assert_array_equal(getattr(ours, column), theirs[column].to_numpy())
+
+
+def test_bar_convention_sunday_open_and_unknown_timeframe() -> None:
+    candles = generate_candles(get_epic("EURUSD"), dt.date(2024, 1, 7), dt.date(2024, 1, 8))
+    days = pd.to_datetime(resample(candles, "D1").timestamp, utc=True)
+    # The week opens Sunday 22:00 UTC: a short D1 bar labelled Sunday 00:00, then Monday.
+    assert [str(d) for d in days] == ["2024-01-07 00:00:00+00:00", "2024-01-08 00:00:00+00:00"]
+    h4 = pd.to_datetime(resample(candles, "H4").timestamp, utc=True)
+    assert str(h4[0]) == "2024-01-07 20:00:00+00:00" and set(h4.hour) <= {0, 4, 8, 12, 16, 20}
+    assert source_bars(10, "H1") == 600
+    with pytest.raises(InvalidParameterError, match="Unknown timeframe 'W1'"):
+        resample(candles, "W1")
+
+
+def test_a_variant_runs_on_hourly_bars_through_dagster(tmp_path) -> None:
+    db = ResultsDatabase(url=f"sqlite:///{tmp_path / 'results.db'}")
+    resources = {"market_data": MarketDataStore(root=str(tmp_path / "data")), "results_db": db}
+    with instance_for_test() as instance:
+        assert run_range(instance, resources, "2024-01-01", "2024-03-01", ["ema_crossover"],
+                         backtest_config={"timeframe": "H1",
+                                          "params": {"fast": 5.0, "slow": 20.0}}).success
+    fills = db.read_signals(strategy="ema_crossover", epic="EURUSD")
+    assert len(fills) > 20
+    stamps = fills["timestamp"]
+    assert (stamps.dt.minute == 0).all() and (stamps.dt.second == 0).all()
+    # The same as a direct run on the hourly bars of the same data, warm-up counted in hours.
+    strategy = get_strategy("ema_crossover")
+    params = strategy.make_params({"fast": 5, "slow": 20})
+    start = pd.Timestamp("2024-01-01", tz="UTC").value
+    end = pd.Timestamp("2024-04-01", tz="UTC").value
+    minutes = MarketDataStore(root=str(tmp_path / "data")).read_range(
+        epic="EURUSD", start_ns=start, end_ns=end,
+        warmup_bars=source_bars(strategy.warmup_bars(params), "H1"))
+    direct = run_backtest(resample(minutes, "H1"), strategy="ema_crossover", params=params,
+                          epic=get_epic("EURUSD"), start_ns=start, end_ns=end)
+    assert list(direct.fills["timestamp"]) == list(stamps)
+    np.testing.assert_allclose(direct.fills["pnl"], fills["pnl"], rtol=0, atol=1e-9)
+    assert db.read_executions(strategy="ema_crossover", epic="EURUSD").iloc[0][
+        "params"]["timeframe"] == "H1"
+    daily = db.read_daily_pnl(strategy="ema_crossover", epic="EURUSD")
+    assert daily["bars"].max() <= 24  # hourly bars per UTC day
