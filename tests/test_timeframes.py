@@ -78,3 +78,49 @@ def test_a_variant_runs_on_hourly_bars_through_dagster(tmp_path) -> None:
         "params"]["timeframe"] == "H1"
     daily = db.read_daily_pnl(strategy="ema_crossover", epic="EURUSD")
     assert daily["bars"].max() <= 24  # hourly bars per UTC day
+
+
+def _hourly_csv(path, start: str, hours: int) -> None:
+    stamps = pd.date_range(start, periods=hours, freq="h", tz="UTC")
+    price = 1.1 + 0.001 * np.sin(np.arange(hours) / 5)
+    frame = pd.DataFrame({"timestamp": stamps.strftime("%Y-%m-%d %H:%M:%S"), "open": price,
+                          "high": price + 0.0005, "low": price - 0.0005, "close": price,
+                          "volume": 1.0})
+    frame.to_csv(path, index=False)
+
+
+def test_the_importer_records_the_timeframe_and_refuses_a_second_one(tmp_path) -> None:
+    from btpipeline.data.store import CandleStore, import_csv_into_store
+    from btpipeline.errors import DataValidationError
+
+    store = CandleStore(tmp_path / "data")
+    csv = tmp_path / "h1.csv"
+    _hourly_csv(csv, "2024-01-01 00:00", 24 * 40)
+    import_csv_into_store(store, csv, "EURUSD", timeframe="H1")
+    assert store.timeframe("EURUSD") == "H1" and store.timeframe("GBPUSD") is None
+    with pytest.raises(DataValidationError, match="holds EURUSD bars at H1, these are M1"):
+        import_csv_into_store(store, csv, "EURUSD", timeframe="M1")
+    with pytest.raises(DataValidationError, match="not the open time of a D1 bar"):
+        import_csv_into_store(CandleStore(tmp_path / "other"), csv, "EURUSD", timeframe="D1")
+
+
+def test_a_variant_runs_on_data_imported_at_its_timeframe(tmp_path) -> None:
+    from btpipeline.data.store import CandleStore, import_csv_into_store
+
+    csv = tmp_path / "h1.csv"
+    _hourly_csv(csv, "2023-12-01 00:00", 24 * 92)
+    import_csv_into_store(CandleStore(tmp_path / "data"), csv, "EURUSD", timeframe="H1")
+    db = ResultsDatabase(url=f"sqlite:///{tmp_path / 'results.db'}")
+    resources = {"market_data": MarketDataStore(root=str(tmp_path / "data")), "results_db": db}
+    params = {"fast": 3.0, "slow": 8.0}
+    with instance_for_test() as instance:
+        h4 = run_range(instance, resources, "2024-01-01", "2024-02-01", ["ema_crossover"],
+                       backtest_config={"timeframe": "H4", "params": params})
+        assert h4.success  # H4 bars built from the stored H1 ones
+        m15 = run_range(instance, resources, "2024-01-01", "2024-01-01", ["ema_crossover"],
+                        backtest_config={"timeframe": "M15", "params": params})
+        assert not m15.success  # finer than what is stored
+        failure = [e for e in m15.all_events if e.event_type_value == "STEP_FAILURE"]
+        assert "stored at H1" in str(failure[0].event_specific_data.error.message)
+    fills = db.read_signals(strategy="ema_crossover", epic="EURUSD")
+    assert len(fills) > 5 and (fills["timestamp"].dt.hour % 4 == 0).all()

@@ -33,7 +33,7 @@ from btpipeline.assets.failures import step_failure
 from btpipeline.assets.keys import backtest_group, backtest_key, candles_key
 from btpipeline.assets.partitions import monthly_partitions
 from btpipeline.assets.time_windows import window_ns
-from btpipeline.data.timeframes import Timeframe, resample, source_bars
+from btpipeline.data.timeframes import Timeframe, check_derivable, resample, source_bars
 from btpipeline.epics import Epic, get_epic
 from btpipeline.errors import BtPipelineError
 from btpipeline.executors.tags import BACKTEST_POOL
@@ -133,10 +133,12 @@ def _run(context: AssetExecutionContext, strategy: str, epic_name: str, config: 
     costs = _costs(epic, config)
     start_ns, end_ns = window_ns(context)
     t0 = time.perf_counter_ns()
+    stored = market_data.timeframe(epic=epic_name) or "M1"
+    check_derivable(config.timeframe, stored, epic_name)
     warmup = get_strategy(strategy).warmup_bars(params)
     candles = resample(market_data.read_range(
         epic=epic_name, start_ns=start_ns, end_ns=end_ns,
-        warmup_bars=source_bars(warmup, config.timeframe)), config.timeframe)
+        warmup_bars=source_bars(warmup, config.timeframe, stored)), config.timeframe)
     t1 = time.perf_counter_ns()
     result = run_backtest(candles, strategy=strategy, params=params, epic=epic,
                           start_ns=start_ns, end_ns=end_ns, costs=costs,

@@ -36,10 +36,27 @@ def timeframe_minutes(timeframe: str) -> int:
             "Fix: pass one of those.") from None
 
 
-def source_bars(bars: int, timeframe: str) -> int:
-    """1-minute bars to read for ``bars`` bars of ``timeframe`` (at most that many minutes
-    make one bar, so this never reads too few)."""
-    return int(bars) * timeframe_minutes(timeframe)
+def source_bars(bars: int, timeframe: str, stored: str = "M1") -> int:
+    """Stored bars (of timeframe ``stored``) to read for ``bars`` bars of ``timeframe``: at
+    most that many make one bar, so this never reads too few."""
+    return int(bars) * (timeframe_minutes(timeframe) // timeframe_minutes(stored))
+
+
+def check_derivable(timeframe: str, stored: str, epic: str) -> None:
+    """``timeframe`` bars can be built from ``stored`` ones: equal, or a whole multiple."""
+    want, have = timeframe_minutes(timeframe), timeframe_minutes(stored)
+    if want < have or want % have:
+        raise InvalidParameterError(
+            f"Cannot run on {timeframe} bars: the {epic} data is stored at {stored}, and "
+            f"{timeframe} bars are not whole groups of {stored} bars. Fix: run at {stored} or "
+            f"a longer timeframe, or import {epic} data at {timeframe} or finer.")
+
+
+def misaligned_row(timestamps: np.ndarray, timeframe: str) -> int | None:
+    """The first row whose timestamp is not a ``timeframe`` bar's open time, or None."""
+    stamps = np.asarray(timestamps, dtype=np.int64)
+    bad = np.flatnonzero(bar_labels(stamps, timeframe) != stamps)
+    return int(bad[0]) if bad.size else None
 
 
 def bar_labels(timestamps: np.ndarray, timeframe: str) -> np.ndarray:
