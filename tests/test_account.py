@@ -15,9 +15,8 @@ from btpipeline.epics import get_epic
 from btpipeline.errors import InvalidParameterError
 from btpipeline.resources.market_data_store import MarketDataStore
 from btpipeline.resources.results_database import ResultsDatabase
-from btpipeline.strategies import Account, compute_metrics
+from btpipeline.strategies import Account, compute_metrics, run_backtest
 from btpipeline.strategies.metrics import trading_days
-from btpipeline.strategies import run_backtest
 from tests.backtest_runs import partition_metadata, run_range
 from tests.test_strategies_reference import random_walk_candles
 
@@ -57,7 +56,8 @@ def test_a_cross_without_the_account_currency_is_refused() -> None:
 def _sharpe_by_hand(daily: pd.DataFrame, capital: float) -> float:
     """Independent of metrics.py: pandas moves weekend dates to the next Monday."""
     day = pd.to_datetime(daily["day"])
-    trading = day + pd.to_timedelta(np.where(day.dt.day_of_week >= 5, 7 - day.dt.day_of_week, 0), "D")
+    weekday = day.dt.day_of_week
+    trading = day + pd.to_timedelta(np.where(weekday >= 5, 7 - weekday, 0), "D")
     pnl = daily.groupby(trading.to_numpy())["pnl"].sum().sort_index()
     returns = pnl / (capital + pnl.cumsum().shift(fill_value=0.0))
     return float(returns.mean() / returns.std(ddof=1) * math.sqrt(252))

@@ -3,8 +3,8 @@
 Layout: ``root/<EPIC>/<YYYY-MM>.arrow`` (see ``month_files`` for how files are read and
 written), and ``root/<EPIC>/TIMEFRAME`` naming the bars' timeframe (M1 when absent: stores
 written before it existed hold 1-minute bars). One epic's store holds one timeframe: writing
-bars of another is refused. Every epic name goes through ``btpipeline.epics.get_epic`` so an unknown one fails
-with the list of known epics.
+bars of another is refused. Every epic name goes through ``btpipeline.epics.get_epic`` so an
+unknown one fails with the list of known epics.
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ class CandleStore:
             raise DataValidationError(
                 source, row, f"bar time {iso_utc(int(candles.timestamp[row]))} is not the open "
                 f"time of a {timeframe} bar (UTC-aligned)",
-                f"pass the timeframe the file really has, or fix that row's time")
+                "pass the timeframe the file really has, or fix that row's time")
         stored = self.timeframe(epic)
         if stored is not None and stored != timeframe:
             raise DataValidationError(

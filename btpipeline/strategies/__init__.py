@@ -16,8 +16,8 @@ from btpipeline.strategies.rsi_mean_reversion import RsiParams
 from btpipeline.strategies.simulator import SimulationResult, simulate
 
 __all__ = [
-    "Account", "BacktestResult", "BollingerParams", "CostModel", "EmaCrossoverParams", "MacdParams",
-    "RsiParams", "STRATEGIES", "SimulationResult", "Strategy", "compute_metrics", "ema",
-    "get_strategy", "macd", "month_figures", "params_dict", "rolling_mean", "rolling_std", "run_backtest",
-    "simulate", "strategy_names", "wilder_rsi",
+    "Account", "BacktestResult", "BollingerParams", "CostModel", "EmaCrossoverParams",
+    "MacdParams", "RsiParams", "STRATEGIES", "SimulationResult", "Strategy", "compute_metrics",
+    "ema", "get_strategy", "macd", "month_figures", "params_dict", "rolling_mean", "rolling_std",
+    "run_backtest", "simulate", "strategy_names", "wilder_rsi",
 ]

@@ -71,7 +71,7 @@ def restarting_targets(candles: Candles, starts: np.ndarray, targets_of) -> np.n
     two targets before a gap are 0, so a position closes at the last bar's open."""
     bounds = [0, *(int(s) for s in starts), len(candles)]
     parts = [np.asarray(targets_of(candles.take(slice(a, b))), dtype=np.int8)
-             for a, b in zip(bounds[:-1], bounds[1:])]
+             for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     targets = np.concatenate(parts) if parts else np.zeros(0, np.int8)
     for start in bounds[1:-1]:
         targets[max(start - 2, 0):start] = 0
