@@ -73,3 +73,26 @@ def test_a_month_without_rows_gets_zeros_and_keeps_the_equity() -> None:
     assert got["2024-01-01"]["max_drawdown"] == pytest.approx(0.1)
     assert got["2024-03-01"]["return"] == pytest.approx(50 / 900)  # on March's opening equity
     assert got["2024-03-01"]["trades"] == 1.0 and got["2024-03-01"]["exposure"] == 1.0
+
+
+@pytest.mark.slow
+def test_months_keep_their_own_figures_through_the_backtest_executor(tmp_path) -> None:
+    """The project's own executor (warm workers, batched events) in a real `dagster` process."""
+    from dagster import DagsterInstance
+
+    from tests.support import btpipeline, project_env, run
+
+    env = project_env(tmp_path)
+    btpipeline("generate", "--epics", "EURUSD", "--start", "2023-12-01", "--end", "2024-03-31",
+               env=env)
+    run(["dagster", "asset", "materialize", "-m", "btpipeline.definitions",
+         "--select", "backtest/ema_crossover/EURUSD",
+         "--partition-range", "2024-01-01...2024-03-01"], env)
+    db = ResultsDatabase(url=f"sqlite:///{tmp_path / 'btp' / 'results.db'}")
+    daily = db.read_daily_pnl(strategy="ema_crossover", epic="EURUSD")
+    instance = DagsterInstance.from_config(env["DAGSTER_HOME"])
+    shown = {k: partition_metadata(instance, "ema_crossover", "EURUSD", k) for k in MONTHS}
+    for key in MONTHS:
+        own = daily.loc[daily["partition_key"] == key, "pnl"].sum()
+        assert shown[key]["pnl"] == pytest.approx(own, rel=1e-9, abs=1e-9)
+    assert len({shown[k]["pnl"] for k in MONTHS}) == len(MONTHS)

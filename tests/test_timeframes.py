@@ -51,8 +51,9 @@ def test_bar_convention_sunday_open_and_unknown_timeframe() -> None:
         resample(candles, "W1")
 
 
-def test_a_variant_runs_on_hourly_bars_through_dagster(tmp_path) -> None:
-    db = ResultsDatabase(url=f"sqlite:///{tmp_path / 'results.db'}")
+def test_a_variant_runs_on_hourly_bars_through_dagster(results_db: ResultsDatabase,
+                                                       tmp_path) -> None:
+    db = results_db
     resources = {"market_data": MarketDataStore(root=str(tmp_path / "data")), "results_db": db}
     with instance_for_test() as instance:
         assert run_range(instance, resources, "2024-01-01", "2024-03-01", ["ema_crossover"],
