@@ -125,3 +125,23 @@ def test_a_variant_runs_on_data_imported_at_its_timeframe(tmp_path) -> None:
         assert "stored at H1" in str(failure[0].event_specific_data.error.message)
     fills = db.read_signals(strategy="ema_crossover", epic="EURUSD")
     assert len(fills) > 5 and (fills["timestamp"].dt.hour % 4 == 0).all()
+
+
+def test_a_live_evaluation_sees_only_closed_bars_of_its_timeframe() -> None:
+    from btpipeline.data.timeframes import closed_bars
+
+    minutes = generate_candles(get_epic("EURUSD"), dt.date(2024, 1, 8), dt.date(2024, 1, 8))
+    start = pd.Timestamp("2024-01-08 10:00", tz="UTC").value
+
+    def upto(hhmm: str):
+        """The 1-minute bars closed by hh:mm (those opened before it)."""
+        return minutes.between(0, pd.Timestamp(f"2024-01-08 {hhmm}", tz="UTC").value)
+
+    # At 10:59 the 10:00 hour is unfinished: the newest H1 bar is 09:00.
+    assert int(closed_bars(upto("10:59"), "H1").timestamp[-1]) == start - 3600 * 10**9
+    # Once the 10:59 minute has closed, the 10:00 bar is complete and evaluated.
+    assert int(closed_bars(upto("11:00"), "H1").timestamp[-1]) == start
+    # A clock past the hour closes it even when its last minute had no bar.
+    quiet = upto("10:58")
+    assert int(closed_bars(quiet, "H1", now_ns=pd.Timestamp(
+        "2024-01-08 11:00:05", tz="UTC").value).timestamp[-1]) == start

@@ -81,3 +81,18 @@ def resample(candles: Candles, timeframe: str) -> Candles:
         np.asarray(candles.close, dtype=np.float64)[ends],
         np.add.reduceat(np.asarray(candles.volume, dtype=np.float64), starts),
     )
+
+
+def closed_bars(candles: Candles, timeframe: str, now_ns: int | None = None) -> Candles:
+    """The ``timeframe`` bars of ``candles`` (closed 1-minute bars) that have closed by
+    ``now_ns``: an unfinished last bar is dropped, so a live evaluation never sees one.
+    ``now_ns`` defaults to the close of the newest 1-minute bar; pass the clock to close an
+    hour whose last minutes had no trade."""
+    bars = resample(candles, timeframe)
+    if len(bars) == 0:
+        return bars
+    if now_ns is None:
+        now_ns = int(candles.timestamp[-1]) + NS_PER_MINUTE
+    length = timeframe_minutes(timeframe) * NS_PER_MINUTE
+    finished = int(np.searchsorted(bars.timestamp, int(now_ns) - length, side="right"))
+    return bars.take(slice(0, finished))
