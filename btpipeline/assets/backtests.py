@@ -33,6 +33,7 @@ from btpipeline.assets.failures import step_failure
 from btpipeline.assets.keys import backtest_group, backtest_key, candles_key
 from btpipeline.assets.partitions import monthly_partitions
 from btpipeline.assets.time_windows import window_ns
+from btpipeline.data.candles import Candles
 from btpipeline.data.timeframes import Timeframe, check_derivable, resample, source_bars
 from btpipeline.epics import Epic, get_epic
 from btpipeline.errors import BtPipelineError
@@ -125,23 +126,30 @@ def _account(config: BacktestConfig) -> Account:
                    stop_out_level=config.stop_out_level)
 
 
+def _read_candles(market_data: MarketDataStore, strategy: str, params: object, epic: str,
+                  start_ns: int, end_ns: int, timeframe: str) -> Candles:
+    """The range plus the strategy's warm-up (counted in bars of ``timeframe``), as bars of
+    ``timeframe`` resampled from the stored ones."""
+    stored = market_data.timeframe(epic=epic) or "M1"
+    check_derivable(timeframe, stored, epic)
+    warmup = get_strategy(strategy).warmup_bars(params)
+    return resample(market_data.read_range(
+        epic=epic, start_ns=start_ns, end_ns=end_ns,
+        warmup_bars=source_bars(warmup, timeframe, stored)), timeframe)
+
+
 def _run(context: AssetExecutionContext, strategy: str, epic_name: str, config: BacktestConfig,
          market_data: MarketDataStore, results_db: ResultsDatabase) -> MaterializeResult:
     started_at = dt.datetime.now(dt.timezone.utc)
     epic = get_epic(epic_name)
     params = _coerce_params(strategy, config.params)
-    costs = _costs(epic, config)
     start_ns, end_ns = window_ns(context)
     t0 = time.perf_counter_ns()
-    stored = market_data.timeframe(epic=epic_name) or "M1"
-    check_derivable(config.timeframe, stored, epic_name)
-    warmup = get_strategy(strategy).warmup_bars(params)
-    candles = resample(market_data.read_range(
-        epic=epic_name, start_ns=start_ns, end_ns=end_ns,
-        warmup_bars=source_bars(warmup, config.timeframe, stored)), config.timeframe)
+    candles = _read_candles(market_data, strategy, params, epic_name, start_ns, end_ns,
+                            config.timeframe)
     t1 = time.perf_counter_ns()
     result = run_backtest(candles, strategy=strategy, params=params, epic=epic,
-                          start_ns=start_ns, end_ns=end_ns, costs=costs,
+                          start_ns=start_ns, end_ns=end_ns, costs=_costs(epic, config),
                           size_units=config.size_units, account=_account(config),
                           max_gap_hours=config.max_gap_hours,
                           equity_fraction=(config.equity_fraction
@@ -151,28 +159,34 @@ def _run(context: AssetExecutionContext, strategy: str, epic_name: str, config: 
     results_db.write_backtest(
         strategy=strategy, epic=epic_name, partition_keys=context.partition_keys,
         run_id=context.run.run_id, params=_stored_params(result, config.timeframe),
-        started_at=started_at,
-        finished_at=dt.datetime.now(dt.timezone.utc), metrics=result.metrics,
-        fills=fills, daily=daily,
+        started_at=started_at, finished_at=dt.datetime.now(dt.timezone.utc),
+        metrics=result.metrics, fills=fills, daily=daily,
     )
     t3 = time.perf_counter_ns()
     timings = {"read_us": (t1 - t0) // 1000, "compute_us": (t2 - t1) // 1000,
                "write_us": (t3 - t2) // 1000}
-    context.log.info(f"{strategy} {epic_name} {context.partition_keys[0]}.."
-                     f"{context.partition_keys[-1]}: {result.metrics} timings {timings}")
-    for gap in result.gaps:
-        context.log.warning(f"{strategy} {epic_name}: gap in the stored data {gap.describe()}, "
-                            f"longer than {config.max_gap_hours:g} h; indicators and positions "
-                            "restarted after it (nothing carried across).")
-    if result.stopped_out_at is not None:
-        context.log.warning(f"{strategy} {epic_name}: equity reached the stop-out level at "
-                            f"{result.stopped_out_at}; the strategy stopped trading there.")
+    _log_run(context, result, timings, config.max_gap_hours)
     run_meta = _run_metadata(result, timings, context.partition_keys)
     months = month_figures(fills, daily, context.partition_keys, config.initial_capital)
     for key, figures in months.items():
         context.add_asset_metadata({**_month_metadata(figures, fills, key), **run_meta},
                                    partition_key=key)
     return MaterializeResult()
+
+
+def _log_run(context: AssetExecutionContext, result: BacktestResult,
+             timings: Mapping[str, int], max_gap_hours: float) -> None:
+    """The run's metrics, and a warning for each gap restart and for a stop-out."""
+    name = f"{result.strategy} {result.epic}"
+    context.log.info(f"{name} {context.partition_keys[0]}..{context.partition_keys[-1]}: "
+                     f"{result.metrics} timings {timings}")
+    for gap in result.gaps:
+        context.log.warning(f"{name}: gap in the stored data {gap.describe()}, longer than "
+                            f"{max_gap_hours:g} h; indicators and positions restarted after it "
+                            "(nothing carried across).")
+    if result.stopped_out_at is not None:
+        context.log.warning(f"{name}: equity reached the stop-out level at "
+                            f"{result.stopped_out_at}; the strategy stopped trading there.")
 
 
 def _stored_params(result: BacktestResult, timeframe: str) -> dict[str, object]:
