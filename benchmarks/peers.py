@@ -40,7 +40,7 @@ import psutil
 from btpipeline.data.candles import Candles
 from btpipeline.data.store import CandleStore, generate_into_store
 from btpipeline.epics import get_epic
-from btpipeline.strategies import CostModel, get_strategy, run_backtest
+from btpipeline.strategies import Account, CostModel, get_strategy, run_backtest
 
 REPO = Path(__file__).resolve().parent.parent
 YEAR, EPIC, SEED = 2023, "EURUSD", 7
@@ -52,6 +52,8 @@ COSTS = CostModel.for_epic(EPIC_DEF)  # 0.8 pip spread, no commission or slippag
 HALF_SPREAD = COSTS.price_offset  # price units each fill pays against the trader
 CAPITAL = SIZE * EPIC_DEF.reference_price
 BIG_CASH = 10_000_000.0  # peers need cash; far above one position so it never binds
+# Every engine's return is reported as P&L / CAPITAL (one position's notional). btpipeline runs
+# in an account of BIG_CASH too, so its stop-out never ends a losing year early.
 
 
 @dataclass(frozen=True)
@@ -114,8 +116,8 @@ def ohlc_frame(candles: Candles) -> pd.DataFrame:
 def btp_backtest(candles: Candles, params: dict[str, int]) -> Outcome:
     result = run_backtest(candles, strategy="macd_crossover", params=params, epic=EPIC_DEF,
                           start_ns=year_ns()[0], end_ns=year_ns()[1], costs=COSTS,
-                          size_units=SIZE)
-    return Outcome(int(result.metrics["num_trades"]), result.metrics["total_return"])
+                          size_units=SIZE, account=Account(initial_capital=BIG_CASH))
+    return Outcome(int(result.metrics["num_trades"]), result.metrics["pnl"] / CAPITAL)
 
 
 def btp_kernel_sweep(candles: Candles) -> list[Outcome]:
@@ -134,7 +136,8 @@ def btp_dagster_sweep(data_root: Path, home: Path, workers: int) -> tuple[list[O
     config = {
         "ops": {"plan_sweep": {"config": {
             "strategy": "macd_crossover", "epic": EPIC, "start_date": f"{YEAR}-01-01",
-            "end_date": f"{YEAR}-12-31", "grid": GRID, "rank_by": "total_return"}}},
+            "end_date": f"{YEAR}-12-31", "grid": GRID, "rank_by": "total_return",
+            "initial_capital": BIG_CASH}}},
         "resources": {"market_data": {"config": {"root": str(data_root)}}},
         "execution": {"config": {"max_concurrent_backtests": workers,
                                  "execution_mode": "STANDALONE"}},
@@ -146,7 +149,7 @@ def btp_dagster_sweep(data_root: Path, home: Path, workers: int) -> tuple[list[O
                          run_config=config) as result:
             elapsed = time.perf_counter() - t0
             table = result.output_for_node("rank_sweep")
-    by_key = {tuple(int(r[k]) for k in GRID): Outcome(int(r["num_trades"]), r["total_return"])
+    by_key = {tuple(int(r[k]) for k in GRID): Outcome(int(r["num_trades"]), r["pnl"] / CAPITAL)
               for r in table.to_dict("records")}
     return [by_key[tuple(c.values())] for c in combinations()], elapsed
 

@@ -43,7 +43,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     from btpipeline.data.store import CandleStore, import_csv_into_store
 
     summary = import_csv_into_store(CandleStore(Path(args.data_dir)), Path(args.file),
-                                    args.epic.upper(), fmt=args.format)
+                                    args.epic.upper(), fmt=args.format,
+                                    timeframe=args.timeframe)
     print(summary)
     return 0
 
@@ -190,6 +191,8 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("file")
     imp.add_argument("--epic", required=True)
     imp.add_argument("--format", choices=["auto", "histdata", "generic"], default="auto")
+    imp.add_argument("--timeframe", choices=["M1", "M5", "M15", "M30", "H1", "H4", "D1"],
+                     default="M1", help="timeframe of the file's bars (one per epic per store)")
     imp.add_argument("--data-dir", **data_dir)
     imp.set_defaults(func=cmd_import)
 

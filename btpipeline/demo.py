@@ -22,6 +22,11 @@ from btpipeline.strategies import get_strategy
 from btpipeline.validation import check_date_range
 
 # The demo prints its own summary; the run's full logs are in the UI.
+READING_THE_NUMBERS = (
+    "Reading these numbers: the demo's candles are synthetic, a random walk with no edge to "
+    "find. Strategies that are always in the market (the crossovers) pay the spread on every "
+    "reversal and lose it steadily; that loss is the expected result, not a bug. Returns are "
+    "on a 100,000 USD account per strategy x epic (README: Account and metrics).")
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -67,6 +72,7 @@ def run_demo(strategies: list[str] | None, epics: list[str], start: dt.date, end
     db = ResultsDatabase()
     for strategy in strategies:
         print(render_text(build_report(db, strategy, epics)), end="\n\n")
+    print(READING_THE_NUMBERS + "\n")
     print(f"Demo finished in {time.perf_counter() - began:.1f} s.\n"
           "Open it in the Dagster UI:\n"
           "  export DAGSTER_HOME=$PWD/.dagster_home && dagster dev -w workspace.yaml\n"

@@ -1,8 +1,8 @@
 """The catalogue of epics (currency pairs) btpipeline knows, with their trading costs.
 
-``reference_price`` sets a backtest's capital: returns are P&L over the notional of one
-position at that price (1x leverage), a constant so that returns add up across partitions.
-``annual_volatility`` and ``reference_price`` also drive the synthetic data generator.
+``annual_volatility`` and ``reference_price`` drive the synthetic data generator. A backtest's
+returns are relative to its account (see ``btpipeline/strategies/account.py``), not to a
+reference price.
 """
 
 from __future__ import annotations
@@ -23,7 +23,12 @@ class Epic:
     annual_volatility: float
 
     @property
+    def base_currency(self) -> str:
+        return self.name[:3]
+
+    @property
     def quote_currency(self) -> str:
+        """The currency a position's P&L is made in (JPY for USDJPY)."""
         return self.name[3:]
 
 

@@ -2,7 +2,9 @@
 
 Used by the ``report/<strategy>`` assets (markdown + PNG in the UI) and by the CLI's
 ``btpipeline report`` (plain text). Metrics are recomputed over every stored month, so a report
-always reflects the latest run of each partition.
+always reflects the latest run of each partition. The stored P&L is in the account currency;
+the metrics treat the stored months as one account opened with ``initial_capital`` (the
+backtests' default unless told otherwise), with metrics.py's conventions.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ matplotlib.use("Agg")  # no display on servers and in CI
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from btpipeline.epics import get_epic  # noqa: E402
 from btpipeline.resources.results_database import ResultsDatabase  # noqa: E402
 from btpipeline.strategies import compute_metrics  # noqa: E402
+from btpipeline.strategies.account import DEFAULT_CAPITAL  # noqa: E402
 
 COLUMNS = ["epic", "months", "num_trades", "total_return", "sharpe", "sortino",
            "max_drawdown", "win_rate", "profit_factor", "expectancy", "exposure"]
@@ -34,18 +36,19 @@ class Report:
 
 
 def build_report(results_db: ResultsDatabase, strategy: str, epics: list[str],
-                 size_units: float = 100_000) -> Report:
+                 initial_capital: float = DEFAULT_CAPITAL) -> Report:
     rows, curves = [], {}
     for epic in epics:
         daily = results_db.read_daily_pnl(strategy=strategy, epic=epic)
         if daily.empty:
             continue
         daily = daily.sort_values("day")
-        capital = size_units * get_epic(epic).reference_price
+        capital = initial_capital
         trades = results_db.read_closed_trade_pnls(strategy=strategy, epic=epic)
         metrics = compute_metrics(daily["pnl"].to_numpy(), list(trades), capital=capital,
                                   bars=int(daily["bars"].sum()),
-                                  bars_in_market=int(daily["bars_in_market"].sum()))
+                                  bars_in_market=int(daily["bars_in_market"].sum()),
+                                  days=daily["day"].to_numpy())
         rows.append({"epic": epic, "months": daily["partition_key"].nunique(), **metrics})
         curves[epic] = pd.Series(daily["pnl"].cumsum().to_numpy() / capital,
                                  index=pd.to_datetime(daily["day"]))
@@ -86,7 +89,7 @@ def plot_equity(report: Report, path: Path) -> bytes:
     fig, ax = plt.subplots(figsize=(8, 3.5), dpi=100)
     for epic in report.equity.columns:
         ax.plot(report.equity.index, report.equity[epic] * 100, label=epic, linewidth=1.2)
-    ax.set_title(f"{report.strategy}: cumulative return (% of 1x notional)")
+    ax.set_title(f"{report.strategy}: cumulative return (% of initial capital)")
     ax.set_ylabel("%")
     ax.grid(alpha=0.3)
     if len(report.equity.columns):

@@ -178,7 +178,9 @@ def test_a_failed_write_leaves_the_stored_file_byte_identical(store) -> None:
                                       bad.volume), source="bad batch")
     assert "bad batch, row 3" in str(info.value)
     assert path.read_bytes() == before
-    assert sorted(p.name for p in path.parent.iterdir()) == ["2024-01.arrow", "2024-02.arrow"]
+    # TIMEFRAME: the store records the epic's bar timeframe beside the month files.
+    assert sorted(p.name for p in path.parent.iterdir()) == ["2024-01.arrow", "2024-02.arrow",
+                                                             "TIMEFRAME"]
 
 
 def test_a_write_failing_mid_way_keeps_every_month_and_leaves_no_temp_file(store, monkeypatch):
@@ -192,7 +194,8 @@ def test_a_write_failing_mid_way_keeps_every_month_and_leaves_no_temp_file(store
     with pytest.raises(OSError, match="disk full"):
         store.write("EURUSD", _bars("2024-01-31T23:58", 4, price=1.5), source="x")
     assert [p.read_bytes() for p in paths] == before
-    assert sorted(p.name for p in paths[0].parent.iterdir()) == ["2024-01.arrow", "2024-02.arrow"]
+    assert sorted(p.name for p in paths[0].parent.iterdir()) == ["2024-01.arrow", "2024-02.arrow",
+                                                                 "TIMEFRAME"]
 
 
 def test_import_csv_into_store_round_trips(tmp_path) -> None:

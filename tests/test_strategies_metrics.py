@@ -20,10 +20,15 @@ def metrics(daily=DAILY, trades=TRADES, bars=120, in_market=30) -> dict[str, flo
 def test_returns_and_risk_ratios_by_hand() -> None:
     m = metrics()
     assert m["total_return"] == pytest.approx(0.015)
-    # daily returns .01 -.02 .03 -.005: mean .00375; sample variance 1.36875e-3 / 3
-    assert m["sharpe"] == pytest.approx(0.00375 / math.sqrt(1.36875e-3 / 3) * math.sqrt(252))
-    # downside deviation over all 4 days: sqrt((.02^2 + .005^2) / 4)
-    assert m["sortino"] == pytest.approx(0.00375 / math.sqrt(4.25e-4 / 4) * math.sqrt(252))
+    # Returns are on account equity (this used to be P&L over a fixed capital): each day's
+    # P&L over the equity at its start, 1000 1010 990 1020.
+    r = [10 / 1000, -20 / 1010, 30 / 990, -5 / 1020]
+    mean = sum(r) / 4
+    std = math.sqrt(sum((x - mean) ** 2 for x in r) / 3)
+    assert m["sharpe"] == pytest.approx(mean / std * math.sqrt(252))
+    # downside deviation over all 4 days
+    downside = math.sqrt(((20 / 1010) ** 2 + (5 / 1020) ** 2) / 4)
+    assert m["sortino"] == pytest.approx(mean / downside * math.sqrt(252))
     # equity 1010 990 1020 1015: worst drop is 1010 -> 990
     assert m["max_drawdown"] == pytest.approx(20 / 1010)
 
@@ -47,11 +52,12 @@ def test_undefined_values_are_zero_and_all_winners_give_infinite_profit_factor()
     empty = compute_metrics([], [], capital=1000.0, bars=0, bars_in_market=0)
     assert empty == {"total_return": 0.0, "sharpe": 0.0, "sortino": 0.0, "max_drawdown": 0.0,
                      "win_rate": 0.0, "profit_factor": 0.0, "expectancy": 0.0,
-                     "num_trades": 0.0, "exposure": 0.0}
+                     "num_trades": 0.0, "exposure": 0.0, "pnl": 0.0}
     one_day = metrics(daily=[12.0], trades=[3.0, 4.0])
     assert one_day["sharpe"] == 0.0 and one_day["sortino"] == 0.0
     assert one_day["profit_factor"] == math.inf
-    assert metrics(daily=[1.0, 1.0])["sharpe"] == 0.0  # zero dispersion
+    # zero dispersion (equal P&L no longer means equal returns: equity grows in between)
+    assert metrics(daily=[0.0, 0.0])["sharpe"] == 0.0
     assert metrics(daily=[1.0, 2.0])["sortino"] == 0.0  # no losing day
 
 

@@ -101,8 +101,12 @@ def test_run_backtest_returns_params_metrics_and_trades() -> None:
     assert result.params == {"fast": 5, "slow": 50}
     assert set(result.trades.columns) >= {"timestamp", "side", "price", "pnl"}
     assert result.metrics["num_trades"] == len(result.trades) > 0
-    capital = 100_000 * epic.reference_price
-    assert result.metrics["total_return"] == pytest.approx(result.daily["pnl"].sum() / capital)
+    # Returns are relative to the account (default 100,000 USD), no longer to the notional at
+    # epic.reference_price. USDJPY P&L is in JPY: a closed trade's is divided by its fill's rate.
+    assert result.account.initial_capital == 100_000 and result.account.currency == "USD"
+    assert result.metrics["total_return"] == pytest.approx(result.daily["pnl"].sum() / 100_000)
+    sim_fills = result.simulation.fills
+    np.testing.assert_allclose(result.fills["pnl"], sim_fills["pnl"] / sim_fills["price"])
     assert result.end_position == result.simulation.positions[-1]
     assert list(result.daily.columns) == ["day", "pnl", "bars", "bars_in_market"]
     assert list(result.fills.columns) == ["timestamp", "side", "action", "price", "size", "pnl"]
@@ -172,6 +176,6 @@ def test_a_range_in_one_piece_equals_two_parts_each_with_its_warm_up(strategy: s
     assert total == pytest.approx(whole.simulation.total_pnl, abs=1e-9)
     # The report recomputes metrics from stored daily rows and trades: same numbers.
     again = compute_metrics(daily["pnl"], split.loc[split["action"] == "CLOSE", "pnl"],
-                            capital=100_000 * epic.reference_price, bars=int(daily["bars"].sum()),
-                            bars_in_market=int(daily["bars_in_market"].sum()))
+                            capital=100_000, bars=int(daily["bars"].sum()),
+                            bars_in_market=int(daily["bars_in_market"].sum()), days=daily["day"])
     assert again == pytest.approx(whole.metrics, rel=1e-9, abs=1e-12)

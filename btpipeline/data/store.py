@@ -1,8 +1,10 @@
-"""``CandleStore``: 1-minute candles on disk, one Arrow IPC file per epic per UTC month.
+"""``CandleStore``: candles on disk, one Arrow IPC file per epic per UTC month.
 
 Layout: ``root/<EPIC>/<YYYY-MM>.arrow`` (see ``month_files`` for how files are read and
-written). Every epic name goes through ``btpipeline.epics.get_epic`` so an unknown one fails
-with the list of known epics.
+written), and ``root/<EPIC>/TIMEFRAME`` naming the bars' timeframe (M1 when absent: stores
+written before it existed hold 1-minute bars). One epic's store holds one timeframe: writing
+bars of another is refused. Every epic name goes through ``btpipeline.epics.get_epic`` so an
+unknown one fails with the list of known epics.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from btpipeline.data.candles import Candles
 from btpipeline.data.importers import read_csv_candles
 from btpipeline.data.month_files import merge, read_month_file, write_month_file
 from btpipeline.data.synthetic import check_arguments, generate_candles
+from btpipeline.data.timeframes import misaligned_row, timeframe_minutes
 from btpipeline.data.timestamps import (
     iso_utc,
     month_bounds_ns,
@@ -27,8 +30,9 @@ from btpipeline.data.timestamps import (
 )
 from btpipeline.data.validation import validate_candles
 from btpipeline.epics import EPICS, get_epic
-from btpipeline.errors import InvalidDateRangeError, MissingDataError
+from btpipeline.errors import DataValidationError, InvalidDateRangeError, MissingDataError
 
+TIMEFRAME_FILE = "TIMEFRAME"
 _MONTH_FILE = re.compile(r"^(\d{4})-(\d{2})\.arrow$")
 Month = tuple[int, int]
 
@@ -120,6 +124,29 @@ class CandleStore:
         found = (_MONTH_FILE.match(p.name) for p in folder.iterdir())
         return sorted((int(m.group(1)), int(m.group(2))) for m in found if m)
 
+    def timeframe(self, epic: str) -> str | None:
+        """The timeframe of ``epic``'s stored bars; None when nothing is stored."""
+        marker = self.root / get_epic(epic).name / TIMEFRAME_FILE
+        if marker.is_file():
+            return marker.read_text().strip()
+        return "M1" if self.months(epic) else None
+
+    def _check_timeframe(self, epic: str, candles: Candles, source: str, timeframe: str) -> None:
+        timeframe_minutes(timeframe)
+        row = misaligned_row(candles.timestamp, timeframe)
+        if row is not None:
+            raise DataValidationError(
+                source, row, f"bar time {iso_utc(int(candles.timestamp[row]))} is not the open "
+                f"time of a {timeframe} bar (UTC-aligned)",
+                "pass the timeframe the file really has, or fix that row's time")
+        stored = self.timeframe(epic)
+        if stored is not None and stored != timeframe:
+            raise DataValidationError(
+                source, None, f"the store holds {epic} bars at {stored}, these are {timeframe}; "
+                "one store keeps one timeframe per epic",
+                f"import {timeframe} data into another data folder (--data-dir), or import "
+                f"{stored} data here; backtests resample stored bars to longer timeframes")
+
     def epics(self) -> list[str]:
         """Known epics with at least one month file, sorted."""
         if not self.root.is_dir():
@@ -193,8 +220,9 @@ class CandleStore:
                 count -= len(part)
         return parts
 
-    def write(self, epic: str, candles: Candles, *, source: str) -> WriteSummary:
-        """Validate ``candles`` and merge them into their month files.
+    def write(self, epic: str, candles: Candles, *, source: str,
+              timeframe: str = "M1") -> WriteSummary:
+        """Validate ``candles`` (bars of ``timeframe``) and merge them into their month files.
 
         New bars replace stored bars with the same timestamp. Every merged month is validated
         before any file is touched, and each file is replaced atomically, so a failure leaves
@@ -202,6 +230,7 @@ class CandleStore:
         """
         get_epic(epic)
         validate_candles(candles, source=source)
+        self._check_timeframe(epic, candles, source, timeframe)
         merged: list[tuple[Path, Candles]] = []
         for (year, month), part in _split_by_month(candles):
             path = self.path(epic, year, month)
@@ -209,6 +238,8 @@ class CandleStore:
             month_candles = merge(old, part)
             validate_candles(month_candles, source=f"{path} merged with {source}")
             merged.append((path, month_candles))
+        (self.root / epic).mkdir(parents=True, exist_ok=True)
+        (self.root / epic / TIMEFRAME_FILE).write_text(timeframe + "\n")
         for path, month_candles in merged:
             write_month_file(path, month_candles)
         return WriteSummary(epic=epic, source=source, bars=len(candles),
@@ -233,8 +264,9 @@ def generate_into_store(store: CandleStore, epics: list[str], start: dt.date, en
 
 
 def import_csv_into_store(store: CandleStore, path: Path | str, epic: str,
-                          fmt: str = "auto") -> WriteSummary:
-    """Read a HistData or headed CSV file and merge its candles into ``epic``'s month files."""
+                          fmt: str = "auto", timeframe: str = "M1") -> WriteSummary:
+    """Read a HistData or headed CSV file of ``timeframe`` bars and merge its candles into
+    ``epic``'s month files (refused if the store holds that epic at another timeframe)."""
     get_epic(epic)
     candles = read_csv_candles(path, fmt)
-    return store.write(epic, candles, source=str(path))
+    return store.write(epic, candles, source=str(path), timeframe=timeframe)

@@ -35,6 +35,10 @@ class MarketDataStore(ConfigurableResource):
     def write(self, *, epic: str, candles: Candles, source: str) -> WriteSummary:
         return self.store().write(epic, candles, source=source)
 
+    def timeframe(self, *, epic: str) -> str | None:
+        """Timeframe of ``epic``'s stored bars (M1 unless imported otherwise), None if none."""
+        return self.store().timeframe(epic)
+
     def months(self, *, epic: str) -> list[tuple[int, int]]:
         return self.store().months(epic)
 

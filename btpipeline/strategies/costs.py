@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
+from typing import Any
 
 from btpipeline.epics import Epic
 from btpipeline.errors import InvalidParameterError
@@ -50,6 +51,6 @@ class CostModel:
         """How far from the mid a fill happens: half spread plus slippage, in price units."""
         return (self.spread_pips / 2.0 + self.slippage_pips) * self.pip_size
 
-    def commission(self, size_units: float) -> float:
-        """Commission of one fill of ``size_units``."""
+    def commission(self, size_units: Any) -> Any:
+        """Commission of one fill of ``size_units`` (a float, or an array of fill sizes)."""
         return self.commission_per_lot * size_units / LOT_UNITS

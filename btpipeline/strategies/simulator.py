@@ -64,9 +64,11 @@ class _Fills:
     is_close: np.ndarray
     price: np.ndarray
     pnl: np.ndarray
+    size: np.ndarray
 
 
-def _check_inputs(candles: Candles, targets: np.ndarray, size_units: float) -> np.ndarray:
+def _check_inputs(candles: Candles, targets: np.ndarray,
+                  size_units: float | np.ndarray) -> np.ndarray:
     targets = np.asarray(targets)
     if targets.shape != (len(candles),):
         raise InvalidParameterError(
@@ -78,7 +80,15 @@ def _check_inputs(candles: Candles, targets: np.ndarray, size_units: float) -> n
         raise InvalidParameterError(
             "Invalid targets: expected values in {-1, 0, +1}, got values from "
             f"{targets.min()!r} to {targets.max()!r}. Fix: clip the strategy's output to -1..+1.")
-    if not (isinstance(size_units, numbers.Real) and math.isfinite(size_units) and size_units > 0):
+    if isinstance(size_units, np.ndarray):
+        if size_units.shape != (len(candles),) or not (np.isfinite(size_units).all()
+                                                     and (size_units >= 0).all()):
+            raise InvalidParameterError(
+                f"Invalid parameter 'size_units': expected one finite size >= 0 per candle "
+                f"({len(candles)}), got shape {size_units.shape}. Fix: build it with "
+                "sizing.equity_fraction_sizes.")
+    elif not (isinstance(size_units, numbers.Real) and math.isfinite(size_units)
+              and size_units > 0):
         raise InvalidParameterError(
             f"Invalid parameter 'size_units': expected a finite number > 0, got {size_units!r}. "
             "Fix: pass a positive position size in base units, e.g. 100000.")
@@ -93,7 +103,7 @@ def held_positions(targets: np.ndarray) -> np.ndarray:
 
 
 def _fill_events(open_: np.ndarray, pos: np.ndarray, prev: np.ndarray,
-                 costs: CostModel, size: float) -> _Fills:
+                 costs: CostModel, size: float | np.ndarray) -> _Fills:
     changed = pos != prev
     close_bar = np.flatnonzero(changed & (prev != 0))
     open_bar = np.flatnonzero(changed & (pos != 0))
@@ -103,27 +113,38 @@ def _fill_events(open_: np.ndarray, pos: np.ndarray, prev: np.ndarray,
     bar, is_close = bar[order], is_close[order]
     direction = np.where(is_close, -prev[bar], pos[bar]).astype(np.int8)
     price = open_[bar] + direction * costs.price_offset
-    pnl = _trade_pnl(price, direction, is_close, costs, size)
-    return _Fills(bar, direction, is_close, price, pnl)
+    fill_size = _fill_sizes(size, bar, is_close)
+    pnl = _trade_pnl(price, direction, is_close, costs, fill_size)
+    return _Fills(bar, direction, is_close, price, pnl, fill_size)
+
+
+def _fill_sizes(size: float | np.ndarray, bar: np.ndarray, is_close: np.ndarray) -> np.ndarray:
+    """A CLOSE fill at bar b closes the position held during b-1; an OPEN one opens b's."""
+    if not isinstance(size, np.ndarray):
+        return np.full(bar.shape[0], size)
+    return np.where(is_close, size[np.maximum(bar - 1, 0)], size[bar])
 
 
 def _trade_pnl(price: np.ndarray, direction: np.ndarray, is_close: np.ndarray,
-               costs: CostModel, size: float) -> np.ndarray:
+               costs: CostModel, fill_size: np.ndarray) -> np.ndarray:
     """Fills alternate OPEN, CLOSE, OPEN, ... (the simulation starts flat), so the CLOSE at
     fill 2k+1 closes the trade opened by fill 2k."""
     pnl = np.zeros(price.shape[0])
     entry_price, entry_dir = price[0::2], direction[0::2]
     exits = price[1::2]
+    size = fill_size[0::2][: exits.size]
     pnl[1::2] = entry_dir[: exits.size] * size * (exits - entry_price[: exits.size])
     pnl[1::2] -= 2.0 * costs.commission(size)
     return pnl
 
 
 def _bar_pnl(candles: Candles, pos: np.ndarray, prev: np.ndarray, fills: _Fills,
-             costs: CostModel, size: float) -> np.ndarray:
+             costs: CostModel, size: float | np.ndarray) -> np.ndarray:
     open_ = np.asarray(candles.open, dtype=np.float64)
     close = np.asarray(candles.close, dtype=np.float64)
     prev_close = np.concatenate([open_[:1], close[:-1]])
+    if isinstance(size, np.ndarray):
+        return _sized_bar_pnl(open_, close, prev_close, pos, prev, fills, costs, size)
     fills_per_bar = np.bincount(fills.bar, minlength=open_.shape[0])
     cost_per_fill = size * costs.price_offset + costs.commission(size)
     pnl = prev.astype(np.float64) * (open_ - prev_close)
@@ -133,7 +154,19 @@ def _bar_pnl(candles: Candles, pos: np.ndarray, prev: np.ndarray, fills: _Fills,
     return pnl
 
 
-def _fills_frame(candles: Candles, fills: _Fills, keep: np.ndarray, size: float) -> pd.DataFrame:
+def _sized_bar_pnl(open_: np.ndarray, close: np.ndarray, prev_close: np.ndarray,
+                   pos: np.ndarray, prev: np.ndarray, fills: _Fills, costs: CostModel,
+                   size: np.ndarray) -> np.ndarray:
+    """``_bar_pnl`` with a size per bar (``size[t]`` held during bar t)."""
+    prev_size = np.concatenate([np.zeros(1), size[:-1]])
+    pnl = prev.astype(np.float64) * prev_size * (open_ - prev_close)
+    pnl += pos.astype(np.float64) * size * (close - open_)
+    cost = fills.size * costs.price_offset + costs.commission(fills.size)
+    pnl -= np.bincount(fills.bar, weights=cost, minlength=open_.shape[0])
+    return pnl
+
+
+def _fills_frame(candles: Candles, fills: _Fills, keep: np.ndarray) -> pd.DataFrame:
     bar = fills.bar[keep]
     return pd.DataFrame({
         "timestamp": pd.DatetimeIndex(
@@ -141,19 +174,22 @@ def _fills_frame(candles: Candles, fills: _Fills, keep: np.ndarray, size: float)
         "side": np.where(fills.direction[keep] > 0, "BUY", "SELL").astype(object),
         "action": np.where(fills.is_close[keep], "CLOSE", "OPEN").astype(object),
         "price": fills.price[keep],
-        "size": np.full(bar.shape[0], float(size)),
+        "size": fills.size[keep].astype(np.float64),
         "pnl": fills.pnl[keep],
     }, columns=FILL_COLUMNS)
 
 
-def simulate(candles: Candles, targets: np.ndarray, *, costs: CostModel, size_units: float,
-             start_ns: int, end_ns: int) -> SimulationResult:
+def simulate(candles: Candles, targets: np.ndarray, *, costs: CostModel,
+             size_units: float | np.ndarray, start_ns: int, end_ns: int) -> SimulationResult:
     """Simulate ``targets`` over ``candles`` (rules in the module docstring)."""
     targets = _check_inputs(candles, targets, size_units)
-    size = float(size_units)
+    size: float | np.ndarray = (np.asarray(size_units, dtype=np.float64)
+                                if isinstance(size_units, np.ndarray) else float(size_units))
     lo = int(np.searchsorted(candles.timestamp, start_ns, side="left"))
     hi = max(lo, int(np.searchsorted(candles.timestamp, end_ns, side="left")))
     candles, targets = candles.take(slice(0, hi)), targets[:hi]
+    if isinstance(size, np.ndarray):
+        size = size[:hi]
     pos = held_positions(targets)
     prev = np.concatenate([np.zeros(1, np.int8), pos[:-1]]) if hi else pos
     fills = _fill_events(np.asarray(candles.open, dtype=np.float64), pos, prev, costs, size)
@@ -161,7 +197,7 @@ def simulate(candles: Candles, targets: np.ndarray, *, costs: CostModel, size_un
     timestamps = np.asarray(candles.timestamp, dtype=np.int64)[lo:]
     positions = pos[lo:]
     return SimulationResult(
-        fills=_fills_frame(candles, fills, fills.bar >= lo, size),
+        fills=_fills_frame(candles, fills, fills.bar >= lo),
         bar_pnl=bar_pnl, timestamps=timestamps, positions=positions,
         end_position=int(pos[-1]) if hi else 0,
         daily=daily_table(timestamps, bar_pnl, positions),

@@ -70,6 +70,9 @@ class SweepConfig(Config):
         default=0.0, description="Commission per 100,000 units per side, in quote currency.")
     slippage_pips: float = Field(default=0.0, description="Adverse slippage per fill, in pips.")
     size_units: float = Field(default=100_000, description="Fixed position size, base units.")
+    initial_capital: float = Field(
+        default=100_000, description="Account equity (USD) each combination starts with; "
+        "returns and drawdown are on it, and trading stops if it is lost.")
     rank_by: str = Field(default="sharpe", description="Metric to rank by (max_drawdown ranks "
                          "lowest first): total_return, sharpe, sortino, max_drawdown, win_rate, "
                          "profit_factor, expectancy, num_trades, exposure.")
@@ -92,7 +95,8 @@ def _spec(config: SweepConfig) -> SweepSpec:
              "slippage_pips": config.slippage_pips}
     return build_spec(strategy=config.strategy, epic=config.epic, start_date=config.start_date,
                       end_date=config.end_date, grid=config.grid, costs=costs,
-                      size_units=config.size_units, rank_by=config.rank_by, top_n=config.top_n,
+                      size_units=config.size_units, initial_capital=config.initial_capital,
+                      rank_by=config.rank_by, top_n=config.top_n,
                       skip_invalid=config.skip_invalid)
 
 

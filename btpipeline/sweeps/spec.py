@@ -17,12 +17,13 @@ from btpipeline.data.timestamps import date_ns
 from btpipeline.epics import get_epic
 from btpipeline.errors import InvalidDateRangeError, InvalidParameterError
 from btpipeline.resources.market_data_store import MarketDataStore
-from btpipeline.strategies import CostModel, get_strategy, run_backtest
+from btpipeline.strategies import Account, CostModel, get_strategy, run_backtest
+from btpipeline.strategies.account import DEFAULT_CAPITAL
 from btpipeline.sweeps.grid import Combination, expand_grid
 from btpipeline.validation import check_date_range
 
 METRICS = ("total_return", "sharpe", "sortino", "max_drawdown", "win_rate", "profit_factor",
-           "expectancy", "num_trades", "exposure")
+           "expectancy", "num_trades", "exposure", "pnl")
 LOWER_IS_BETTER = frozenset({"max_drawdown"})
 
 
@@ -37,6 +38,7 @@ class SweepTask:
     combination: Combination
     costs: CostModel
     size_units: float
+    initial_capital: float = DEFAULT_CAPITAL
 
     @property
     def mapping_key(self) -> str:
@@ -93,7 +95,7 @@ def check_rank(rank_by: str, top_n: int) -> None:
 def build_spec(*, strategy: str, epic: str, start_date: str, end_date: str,
                grid: Mapping[str, object], costs: Mapping[str, float | None],
                size_units: float = 100_000, rank_by: str = "sharpe", top_n: int = 10,
-               skip_invalid: bool = False) -> SweepSpec:
+               skip_invalid: bool = False, initial_capital: float = DEFAULT_CAPITAL) -> SweepSpec:
     """Validate every setting and expand the grid; raises a ``BtPipelineError`` naming the bad
     field and the fix. ``costs``: ``spread_pips`` (None: the epic's), ``commission_per_lot``,
     ``slippage_pips``."""
@@ -102,10 +104,12 @@ def build_spec(*, strategy: str, epic: str, start_date: str, end_date: str,
     start_ns, end_ns = window_ns(start_date, end_date)
     cost_model = CostModel.for_epic(epic_def, **costs)  # type: ignore[arg-type]
     check_rank(rank_by, top_n)
+    Account(initial_capital=float(initial_capital)).check_pair(epic_def)
     combinations = expand_grid(chosen.name, grid, skip_invalid=skip_invalid)
     tasks = tuple(SweepTask(strategy=chosen.name, epic=epic_def.name, start_ns=start_ns,
                             end_ns=end_ns, combination=c, costs=cost_model,
-                            size_units=float(size_units)) for c in combinations)
+                            size_units=float(size_units),
+                            initial_capital=float(initial_capital)) for c in combinations)
     return SweepSpec(tasks=tasks, grid_fields=tuple(combinations[0].overrides),
                      rank_by=rank_by, top_n=top_n)
 
@@ -126,7 +130,8 @@ def run_task(task: SweepTask, market_data: MarketDataStore) -> dict[str, Any]:
     t1 = time.perf_counter()
     result = run_backtest(candles, strategy=task.strategy, params=task.params,
                           epic=get_epic(task.epic), start_ns=task.start_ns, end_ns=task.end_ns,
-                          costs=task.costs, size_units=task.size_units)
+                          costs=task.costs, size_units=task.size_units,
+                          account=Account(initial_capital=task.initial_capital))
     t2 = time.perf_counter()
     return {"combination": task.mapping_key, **task.combination.overrides, **result.metrics,
             "fills": len(result.fills), "read_ms": (t1 - t0) * 1e3,
