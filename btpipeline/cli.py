@@ -41,9 +41,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from btpipeline.data.store import CandleStore, import_csv_into_store
+    from btpipeline.universe import default_universe
 
     summary = import_csv_into_store(CandleStore(Path(args.data_dir)), Path(args.file),
-                                    args.epic.upper(), fmt=args.format)
+                                    args.epic.upper(), fmt=args.format,
+                                    timestamp_column=args.timestamp_column,
+                                    history_start=default_universe().history_start)
     print(summary)
     return 0
 
@@ -190,6 +193,8 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("file")
     imp.add_argument("--epic", required=True)
     imp.add_argument("--format", choices=["auto", "histdata", "generic"], default="auto")
+    imp.add_argument("--timestamp-column", default="timestamp",
+                     help="a headed CSV's time column (default: %(default)s, any case)")
     imp.add_argument("--data-dir", **data_dir)
     imp.set_defaults(func=cmd_import)
 

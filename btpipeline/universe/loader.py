@@ -137,14 +137,16 @@ def _expected_found_fix(error: dict[str, Any], loc: tuple[Any, ...]) -> str:
     field = str(loc[-1]) if loc else ""
     parent = key_path(loc[:-1]) or "the top level"
     if error["type"] == "missing":
+        hint = f": {_FIELD_FIXES[field]}" if field in _FIELD_FIXES else ""
         return (f"expected a value for {field!r}, found no such key. Fix: add `{field}: ...` "
-                f"under {parent}" + (f" ({_FIELD_FIXES[field]})." if field in _FIELD_FIXES
-                                     else "."))
+                f"under {parent}{hint}.")
     if error["type"] == "extra_forbidden":
         known = ", ".join(_keys_at(loc[:-1]))
         return (f"expected one of the keys {known}, found the unknown key {field!r}. Fix: "
                 "remove it or correct its spelling.")
     expected = str(error["msg"]).removeprefix("Input should be ").removeprefix("Value error, ")
+    if expected.startswith(("greater", "less")):
+        expected = f"a number {expected}"
     fix = _FIELD_FIXES.get(field, f"set {key_path(loc)} to {expected}")
     return f"expected {expected}, found {_short(error.get('input'))}. Fix: {fix}."
 
