@@ -68,6 +68,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_universe(args: argparse.Namespace) -> int:
+    from btpipeline.universe import default_universe, default_universe_path, load_universe
+
+    path = Path(args.file) if args.file else default_universe_path()
+    grid = load_universe(path) if args.file else default_universe()
+    print(f"{path}: valid; partitions from {grid.history_start:%Y-%m}, "
+          f"{len(grid.grid())} backtest assets")
+    for name, variant in grid.variants.items():
+        print(f"  backtest/{name}/{{{','.join(grid.instruments_of(name))}}}  "
+              f"{variant.strategy} {variant.params or 'defaults'} {variant.timeframe}")
+    return 0
+
+
 def _timestamp_ns(text: str) -> int:
     try:
         moment = dt.datetime.fromisoformat(text)
@@ -208,6 +221,12 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="print each strategy's metrics table from the results DB")
     rep.add_argument("--strategies", type=_names, default=None)
     rep.set_defaults(func=cmd_report)
+
+    uni = sub.add_parser("universe", help="validate a universe file and print its backtest grid")
+    uni.add_argument("file", nargs="?", default=None,
+                     help="default: BTPIPELINE_UNIVERSE, else universe.yaml at the project root, "
+                     "else the packaged default")
+    uni.set_defaults(func=cmd_universe)
 
     _add_scanner_parsers(sub, data_dir)
     return parser

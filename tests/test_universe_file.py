@@ -155,3 +155,16 @@ def test_missing_file_names_the_setting(tmp_path, monkeypatch) -> None:
 @pytest.mark.parametrize("text", ["", "- a\n- b\n", "just words\n"])
 def test_a_file_that_is_not_a_mapping(tmp_path, text) -> None:
     assert "expected a mapping with history_start" in _error(tmp_path, text)
+
+
+def test_cli_validates_a_file_and_prints_its_grid(tmp_path, monkeypatch, capsys) -> None:
+    from btpipeline import cli
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    assert cli.main(["universe", str(REPO / "examples" / "universe_custom.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "partitions from 2005-01, 8 backtest assets" in out
+    assert "backtest/donchian/{EURUSD,EURJPY,XAUUSD,US500}" in out
+    broken = _write(tmp_path, HEAD + "  a: {strategy: macd_crossover, timeframe: M2}\n")
+    assert cli.main(["universe", str(broken)]) == 2
+    assert "at variants.a.timeframe: " in capsys.readouterr().err
