@@ -168,3 +168,17 @@ def test_cli_validates_a_file_and_prints_its_grid(tmp_path, monkeypatch, capsys)
     broken = _write(tmp_path, HEAD + "  a: {strategy: macd_crossover, timeframe: M2}\n")
     assert cli.main(["universe", str(broken)]) == 2
     assert "at variants.a.timeframe: " in capsys.readouterr().err
+
+
+def test_backtest_specs_carry_what_an_asset_needs() -> None:
+    from btpipeline.universe import backtest_specs
+
+    specs = backtest_specs(load_universe(REPO / "examples" / "universe_custom.yaml"))
+    assert [s.key_path for s in specs[:2]] == [["backtest", "macd_fast", "EURUSD"],
+                                               ["backtest", "macd_fast", "EURJPY"]]
+    slow_jpy = specs[3]
+    assert slow_jpy.group_name == "backtest_macd_slow"
+    assert slow_jpy.params == {"fast": 24, "slow": 52, "signal": 18}
+    assert (slow_jpy.costs.spread_pips, slow_jpy.costs.pip_size) == (1.2, 0.01)
+    assert slow_jpy.costs.commission_per_lot == 3.5 and slow_jpy.epic.name == "EURJPY"
+    assert specs[4].costs.spread_pips == 0.8  # no override: the instrument's own spread

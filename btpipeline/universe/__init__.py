@@ -6,15 +6,16 @@ the file existed: the variant names (asset-key parts; in the shipped file each v
 named as its built-in strategy) and the instrument names.
 """
 
+from btpipeline.universe.grid import BacktestSpec, backtest_specs
 from btpipeline.universe.loader import default_universe, default_universe_path, load_universe
 from btpipeline.universe.model import CostSettings, Instrument, Sizing, Universe, Variant
 from btpipeline.universe.strategy_check import check_strategy
 from btpipeline.universe.strategy_loader import resolve_strategy
 
 __all__ = [
-    "CostSettings", "Instrument", "Sizing", "Universe", "Variant", "check_strategy",
-    "default_universe", "default_universe_path", "epics", "load_universe", "resolve_strategy",
-    "strategies",
+    "BacktestSpec", "CostSettings", "Instrument", "Sizing", "Universe", "Variant",
+    "backtest_specs", "check_strategy", "default_universe", "default_universe_path", "epics",
+    "load_universe", "resolve_strategy", "strategies",
 ]
 
 
