@@ -116,39 +116,62 @@ def _describe_yaml(path: Path, error: yaml.YAMLError) -> str:
 
 
 def _describe(path: Path, error: ValidationError) -> str:
-    problems = [_problem(e) for e in error.errors(include_url=False)]
+    problems = _problems(error.errors(include_url=False))
     if len(problems) == 1:
         return f"Invalid universe file {path}: at {problems[0]}"
     return f"Invalid universe file {path} ({len(problems)} problems):\n" + "\n".join(
         f"- at {p}" for p in problems)
 
 
-def _problem(error: dict[str, Any]) -> str:
-    """``key.path: expected ..., found .... Fix: ...`` for one pydantic error."""
-    loc = tuple(error["loc"])
-    ctx = error.get("ctx") or {}
-    if error["type"] == "universe":
-        loc += tuple(p for p in str(ctx.get("at", "")).split(".") if p)
-        return f"{key_path(loc)}: {ctx['message']}"
-    return f"{key_path(loc)}: {_expected_found_fix(error, loc)}"
+def _problems(errors: list[dict[str, Any]]) -> list[str]:
+    """One line per key path; the alternatives of a union (a list or `all`) are joined."""
+    by_path: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for error in errors:
+        loc = tuple(p for p in error["loc"] if not _is_type_tag(p))
+        ctx = error.get("ctx") or {}
+        if error["type"] == "universe":
+            loc += tuple(p for p in str(ctx.get("at", "")).split(".") if p)
+        by_path.setdefault(loc, []).append(error)
+    return [_problem(loc, group) for loc, group in by_path.items()]
 
 
-def _expected_found_fix(error: dict[str, Any], loc: tuple[Any, ...]) -> str:
+def _is_type_tag(part: Any) -> bool:
+    """pydantic's union-member labels in a location (``list[constrained-str]``)."""
+    return isinstance(part, str) and ("[" in part or "-" in part)
+
+
+def _problem(loc: tuple[Any, ...], errors: list[dict[str, Any]]) -> str:
+    """``key.path: expected ..., found .... Fix: ...`` for the errors at one key path."""
+    first = errors[0]
+    if first["type"] == "universe":
+        return f"{key_path(loc)}: {first['ctx']['message']}"
     field = str(loc[-1]) if loc else ""
     parent = key_path(loc[:-1]) or "the top level"
-    if error["type"] == "missing":
+    if first["type"] == "missing":
         hint = f": {_FIELD_FIXES[field]}" if field in _FIELD_FIXES else ""
-        return (f"expected a value for {field!r}, found no such key. Fix: add `{field}: ...` "
-                f"under {parent}{hint}.")
-    if error["type"] == "extra_forbidden":
+        return (f"{key_path(loc)}: expected a value for {field!r}, found no such key. Fix: add "
+                f"`{field}: ...` under {parent}{hint}.")
+    if first["type"] == "extra_forbidden":
         known = ", ".join(_keys_at(loc[:-1]))
-        return (f"expected one of the keys {known}, found the unknown key {field!r}. Fix: "
-                "remove it or correct its spelling.")
+        return (f"{key_path(loc)}: expected one of the keys {known}, found the unknown key "
+                f"{field!r}. Fix: remove it or correct its spelling.")
+    expected = " or ".join(dict.fromkeys(_expected(e) for e in errors))
+    if first["type"] == "too_short" and len(loc) == 1:
+        fix = f"declare at least one entry under `{field}`"
+    else:
+        fix = _FIELD_FIXES.get(field, f"set {key_path(loc)} to {expected}")
+    return f"{key_path(loc)}: expected {expected}, found {_short(first.get('input'))}. Fix: {fix}."
+
+
+def _expected(error: dict[str, Any]) -> str:
+    ctx = error.get("ctx") or {}
+    if error["type"] == "string_pattern_mismatch":
+        return ("a three-letter currency code in capitals, such as USD" if "{3}" in str(
+            ctx.get("pattern")) else "a name of letters, digits and '_' only")
+    if error["type"] == "too_short":
+        return f"at least {ctx.get('min_length', 1)} entry"
     expected = str(error["msg"]).removeprefix("Input should be ").removeprefix("Value error, ")
-    if expected.startswith(("greater", "less")):
-        expected = f"a number {expected}"
-    fix = _FIELD_FIXES.get(field, f"set {key_path(loc)} to {expected}")
-    return f"expected {expected}, found {_short(error.get('input'))}. Fix: {fix}."
+    return f"a number {expected}" if expected.startswith(("greater", "less")) else expected
 
 
 def _keys_at(loc: tuple[Any, ...]) -> list[str]:

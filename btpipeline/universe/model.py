@@ -116,13 +116,25 @@ class Variant(_Model):
     strategy: str
     params: dict[str, Any] = Field(default_factory=dict)
     timeframe: Timeframe = "M1"
-    instruments: list[Name] | Literal["all"] = "all"
+    instruments: list[Name] | None = None
+    """The instrument names to run on; None (``all`` in the file) means every instrument."""
     costs: CostSettings = CostSettings()
     sizing: Sizing = Sizing()
     initial_capital: Positive = 100_000.0
     account_currency: Currency = "USD"
     _strategy: Strategy = PrivateAttr()
     _params: Any = PrivateAttr()
+
+    @field_validator("instruments", mode="before")
+    @classmethod
+    def _all_or_a_list(cls, value: Any) -> Any:
+        if value is None or value == "all":
+            return None
+        if isinstance(value, str):
+            raise universe_error(
+                f"instruments is {value!r}: expected a list of instrument names or `all`, found "
+                f"a single word. Fix: write `instruments: [{value}]` or `instruments: all`.")
+        return value
 
     @model_validator(mode="after")
     def _strategy_and_params(self) -> Variant:
@@ -197,9 +209,7 @@ class Universe(_Model):
     @model_validator(mode="after")
     def _known_instruments(self) -> Universe:
         for variant in self.variants.values():
-            if variant.instruments == "all":
-                continue
-            for i, name in enumerate(variant.instruments):
+            for i, name in enumerate(variant.instruments or ()):
                 if name not in self.instruments:
                     raise universe_error(
                         f"variant {variant.name!r} names instrument {name!r}, which is not "
@@ -212,7 +222,7 @@ class Universe(_Model):
     def instruments_of(self, variant: str) -> list[str]:
         """The instrument names ``variant`` runs on, in file order."""
         chosen = self.variants[variant].instruments
-        return list(self.instruments) if chosen == "all" else list(chosen)
+        return list(self.instruments) if chosen is None else list(chosen)
 
     def grid(self) -> list[tuple[str, str]]:
         """Every (variant, instrument) pair: one backtest asset each."""
