@@ -232,8 +232,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _working_directory_importable() -> None:
+    """Let a universe file name ``package.module:Class`` from the current directory, as under
+    ``python -m`` and Dagster (which import from their working directory); appended, so it
+    never shadows an installed module."""
+    cwd = os.getcwd()
+    if "" not in sys.path and cwd not in sys.path:
+        sys.path.append(cwd)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    _working_directory_importable()
     os.environ.setdefault("DAGSTER_HOME", str(settings.default_dagster_home()))
     func: Callable[[argparse.Namespace], int] = args.func
     try:

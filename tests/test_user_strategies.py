@@ -223,3 +223,25 @@ def test_a_look_ahead_strategy_in_the_universe_stops_the_import_before_anything_
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
     assert cli.main(["import", str(csv), "--epic", "EURUSD", "--data-dir", str(data)]) == 2
     assert not data.exists() or not any(data.rglob("*.arrow"))
+
+
+def test_the_console_script_resolves_strategies_from_the_working_directory(tmp_path) -> None:
+    """Like the installed `btpipeline` script: sys.path[0] is the script's folder and the
+    package comes from site-packages (here a link to it), so only the working directory can
+    make `examples` importable."""
+    import os
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "btpipeline").symlink_to(REPO / "btpipeline")
+    code = (f"import sys; sys.path[0] = {str(tmp_path)!r}; sys.path.insert(1, {str(site)!r}); "
+            "from btpipeline.cli import main; "
+            "sys.exit(main(['universe', 'examples/universe_custom.yaml']))")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["DAGSTER_HOME"] = str(tmp_path / "dagster")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "examples.strategies.donchian_breakout:DonchianBreakout" in proc.stdout
