@@ -116,7 +116,7 @@ class Variant(_Model):
     strategy: str
     params: dict[str, Any] = Field(default_factory=dict)
     timeframe: Timeframe = "M1"
-    instruments: list[Name] | None = None
+    instruments: Annotated[list[Name], Field(min_length=1)] | None = None
     """The instrument names to run on; None (``all`` in the file) means every instrument."""
     costs: CostSettings = CostSettings()
     sizing: Sizing = Sizing()
@@ -210,6 +210,11 @@ class Universe(_Model):
     def _known_instruments(self) -> Universe:
         for variant in self.variants.values():
             for i, name in enumerate(variant.instruments or ()):
+                if name in variant.instruments[:i]:
+                    raise universe_error(
+                        f"variant {variant.name!r} names instrument {name!r} twice: expected "
+                        "each once (one asset each), found a repeat. Fix: delete the repeat.",
+                        f"variants.{variant.name}.instruments[{i}]")
                 if name not in self.instruments:
                     raise universe_error(
                         f"variant {variant.name!r} names instrument {name!r}, which is not "
