@@ -41,10 +41,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from btpipeline.data.store import CandleStore, import_csv_into_store
+    from btpipeline.universe import default_universe
 
     summary = import_csv_into_store(CandleStore(Path(args.data_dir)), Path(args.file),
                                     args.epic.upper(), fmt=args.format,
-                                    timeframe=args.timeframe)
+                                    timeframe=args.timeframe,
+                                    timestamp_column=args.timestamp_column,
+                                    history_start=default_universe().history_start)
     print(summary)
     return 0
 
@@ -63,6 +66,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     db = ResultsDatabase()
     for strategy in args.strategies or universe.strategies():
         print(render_text(build_report(db, strategy, universe.epics())), end="\n\n")
+    return 0
+
+
+def cmd_universe(args: argparse.Namespace) -> int:
+    from btpipeline.universe import default_universe, default_universe_path, load_universe
+
+    path = Path(args.file) if args.file else default_universe_path()
+    grid = load_universe(path) if args.file else default_universe()
+    print(f"{path}: valid; partitions from {grid.history_start:%Y-%m}, "
+          f"{len(grid.grid())} backtest assets")
+    for name, variant in grid.variants.items():
+        print(f"  backtest/{name}/{{{','.join(grid.instruments_of(name))}}}  "
+              f"{variant.strategy} {variant.params or 'defaults'} {variant.timeframe}")
     return 0
 
 
@@ -193,6 +209,8 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--format", choices=["auto", "histdata", "generic"], default="auto")
     imp.add_argument("--timeframe", choices=["M1", "M5", "M15", "M30", "H1", "H4", "D1"],
                      default="M1", help="timeframe of the file's bars (one per epic per store)")
+    imp.add_argument("--timestamp-column", default="timestamp",
+                     help="a headed CSV's time column (default: %(default)s, any case)")
     imp.add_argument("--data-dir", **data_dir)
     imp.set_defaults(func=cmd_import)
 
@@ -207,12 +225,28 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--strategies", type=_names, default=None)
     rep.set_defaults(func=cmd_report)
 
+    uni = sub.add_parser("universe", help="validate a universe file and print its backtest grid")
+    uni.add_argument("file", nargs="?", default=None,
+                     help="default: BTPIPELINE_UNIVERSE, else universe.yaml at the project root, "
+                     "else the packaged default")
+    uni.set_defaults(func=cmd_universe)
+
     _add_scanner_parsers(sub, data_dir)
     return parser
 
 
+def _working_directory_importable() -> None:
+    """Let a universe file name ``package.module:Class`` from the current directory, as under
+    ``python -m`` and Dagster (which import from their working directory); appended, so it
+    never shadows an installed module."""
+    cwd = os.getcwd()
+    if "" not in sys.path and cwd not in sys.path:
+        sys.path.append(cwd)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    _working_directory_importable()
     os.environ.setdefault("DAGSTER_HOME", str(settings.default_dagster_home()))
     func: Callable[[argparse.Namespace], int] = args.func
     try:

@@ -67,3 +67,13 @@ class CorruptDataFileError(MarketDataError):
 
 class ResultsDatabaseError(BtPipelineError, RuntimeError):
     """The results database could not be reached or written; nothing was changed."""
+
+
+class UniverseError(BtPipelineError, ValueError):
+    """The universe file is missing, not YAML, or breaks its schema; names the file, the key
+    path, what was expected, what was found and the fix (every problem, one per line)."""
+
+
+class StrategyError(BtPipelineError, ValueError):
+    """A strategy named in the universe that cannot be imported, is not a ``Strategy``, or
+    breaks the target-positions contract (one per bar, integers in {-1, 0, 1}, no look-ahead)."""

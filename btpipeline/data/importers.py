@@ -181,9 +181,23 @@ def _column_map(frame: pd.DataFrame, timestamp_column: str, source: str) -> dict
         raise DataValidationError(
             source, 1, f"missing column(s) {missing}: expected columns {wanted} (+ optional "
             f"'volume', any case), found {list(map(str, frame.columns))}",
-            "rename the header line's columns to those names (or pass the timestamp column's "
-            "name as timestamp_column), then import again")
+            _missing_columns_fix(frame, timestamp_column, missing))
     return {name: found[name] for name in (*wanted, "volume") if name in found}
+
+
+def _missing_columns_fix(frame: pd.DataFrame, timestamp_column: str, missing: list[str]) -> str:
+    """The header to write, or the timestamp column's name to give the importer."""
+    if timestamp_column.strip().lower() not in missing:
+        return "rename the header line's columns to those names, then import again"
+    others = [str(c) for c in frame.columns
+              if str(c).strip().lower() not in (*PRICE_FIELDS, "volume")]
+    if any(c.startswith("Unnamed: ") for c in others):
+        return ("the time column has no name: write 'timestamp' as its header (e.g. "
+                "'timestamp,open,high,low,close'), then import again")
+    guess = others[0] if others else "NAME"
+    return (f"rename the time column's header to '{timestamp_column}', or name it: "
+            f"`btpipeline import FILE --epic EPIC --timestamp-column {guess}` "
+            f"(in Python: read_generic_csv(path, timestamp_column={guess!r}))")
 
 
 def read_generic_csv(path: Path | str, timestamp_column: str = "timestamp") -> Candles:
@@ -216,10 +230,14 @@ def sniff_format(path: Path | str) -> str:
     return "generic"
 
 
-def read_csv_candles(path: Path | str, fmt: str = "auto") -> Candles:
-    """Candles of a CSV file in ``fmt`` (``"auto"`` sniffs HistData vs headed CSV)."""
+def read_csv_candles(path: Path | str, fmt: str = "auto",
+                     timestamp_column: str = "timestamp") -> Candles:
+    """Candles of a CSV file in ``fmt`` (``"auto"`` sniffs HistData vs headed CSV);
+    ``timestamp_column`` names a headed CSV's time column."""
     if fmt not in FORMATS:
         raise InvalidParameterError(f"Unknown CSV format {fmt!r}. Fix: use one of {FORMATS}.")
     if fmt == "auto":
         fmt = sniff_format(path)
-    return read_histdata_csv(path) if fmt == "histdata" else read_generic_csv(path)
+    if fmt == "histdata":
+        return read_histdata_csv(path)
+    return read_generic_csv(path, timestamp_column=timestamp_column)

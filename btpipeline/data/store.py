@@ -264,9 +264,31 @@ def generate_into_store(store: CandleStore, epics: list[str], start: dt.date, en
 
 
 def import_csv_into_store(store: CandleStore, path: Path | str, epic: str,
-                          fmt: str = "auto", timeframe: str = "M1") -> WriteSummary:
+                          fmt: str = "auto", timeframe: str = "M1", *,
+                          timestamp_column: str = "timestamp",
+                          history_start: dt.date | None = None) -> WriteSummary:
     """Read a HistData or headed CSV file of ``timeframe`` bars and merge its candles into
-    ``epic``'s month files (refused if the store holds that epic at another timeframe)."""
+    ``epic``'s month files (refused if the store holds that epic at another timeframe).
+
+    With ``history_start`` (the universe file's), a file with bars before it is refused and
+    nothing is stored.
+    """
     get_epic(epic)
-    candles = read_csv_candles(path, fmt)
+    candles = read_csv_candles(path, fmt, timestamp_column=timestamp_column)
+    if history_start is not None:
+        _check_history_start(candles, history_start, str(path))
     return store.write(epic, candles, source=str(path), timeframe=timeframe)
+
+
+def _check_history_start(candles: Candles, history_start: dt.date, source: str) -> None:
+    """Refuse bars before ``history_start``: backtest partitions never reach them."""
+    start_ns = int(np.datetime64(history_start, "ns").astype(np.int64))
+    early = int(np.searchsorted(candles.timestamp, start_ns, side="left"))
+    if early:
+        raise DataValidationError(
+            source, None, f"{early} bar(s) from {iso_utc(int(candles.timestamp[0]))} are before "
+            f"history_start {history_start} (universe file, key history_start); expected bars "
+            f"on or after it",
+            f"set `history_start: {_day(int(candles.timestamp[0])).replace(day=1)}` in the "
+            "universe file (universe.yaml, or the file BTPIPELINE_UNIVERSE names), or drop the "
+            "earlier rows from the file")

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from btpipeline.data.candles import Candles
-from btpipeline.strategies.base import Strategy, decay_bars, ema_alpha, sign_targets
+from btpipeline.strategies.base import Strategy, decay_bars, ema_alpha
+from btpipeline.strategies.crossings import above_below
 from btpipeline.strategies.indicators import ema
 from btpipeline.strategies.param_checks import require_less, require_period
 
@@ -32,7 +33,7 @@ class EmaCrossover(Strategy):
         return decay_bars(ema_alpha(params.slow)) + 1
 
     def target_positions(self, candles: Candles, params: EmaCrossoverParams) -> np.ndarray:
-        return sign_targets(ema(candles.close, params.fast) - ema(candles.close, params.slow))
+        return above_below(ema(candles.close, params.fast), ema(candles.close, params.slow))
 
 
 EMA_CROSSOVER = EmaCrossover()

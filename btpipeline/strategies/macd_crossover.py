@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from btpipeline.data.candles import Candles
-from btpipeline.strategies.base import Strategy, decay_bars, ema_alpha, sign_targets
+from btpipeline.strategies.base import Strategy, decay_bars, ema_alpha
+from btpipeline.strategies.crossings import above_below
 from btpipeline.strategies.indicators import macd
 from btpipeline.strategies.param_checks import require_less, require_period
 
@@ -39,7 +40,7 @@ class MacdCrossover(Strategy):
 
     def target_positions(self, candles: Candles, params: MacdParams) -> np.ndarray:
         line, signal = macd(candles.close, params.fast, params.slow, params.signal)
-        return sign_targets(line - signal)
+        return above_below(line, signal)
 
 
 MACD_CROSSOVER = MacdCrossover()

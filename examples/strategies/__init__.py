@@ -1,0 +1,1 @@
+"""Worked examples of user strategies (see README, "Bring your own strategy")."""
