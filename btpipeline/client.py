@@ -10,7 +10,7 @@ PostgreSQL-backed instances and from any machine that can reach the webserver::
 
     from datetime import date
     from btpipeline.client import BacktestClient
-    from btpipeline.executors.priority import JobPriority
+    from btpipeline.machine.priority import JobPriority
 
     client = BacktestClient(host="127.0.0.1", port=3000)
     job_id = client.submit_backtest("macd_crossover", ["EURUSD"], date(2024, 1, 1),
@@ -43,9 +43,9 @@ from btpipeline.errors import (
     InvalidParameterError,
     UnknownEpicError,
 )
-from btpipeline.executors.priority import JobPriority, priority_from_tags, priority_tags
-from btpipeline.scheduling.deadlines import DEADLINE_TAG
-from btpipeline.scheduling.queue_caps import check_room, queue_caps
+from btpipeline.machine.deadlines import DEADLINE_TAG
+from btpipeline.machine.priority import JobPriority, priority_from_tags, priority_tags
+from btpipeline.machine.queue_caps import check_room, queue_caps
 from btpipeline.strategies.registry import get_strategy
 
 __all__ = [

@@ -47,8 +47,8 @@ from btpipeline.distributed.queues import (
     queue_for,
 )
 from btpipeline.executors.config import ExecutionConfig, ExecutionMode
-from btpipeline.executors.isolation import IsolationSpec
-from btpipeline.executors.priority import JobPriority, SchedPolicy, priority_tags
+from btpipeline.machine.isolation import IsolationSpec
+from btpipeline.machine.priority import JobPriority, SchedPolicy, priority_tags
 from btpipeline.resources.results_database import ResultsDatabase
 from tests.support import REPO, btpipeline, project_env
 

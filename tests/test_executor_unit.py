@@ -28,13 +28,13 @@ from btpipeline.executors.errors import (
     WorkerMemoryLimitExceeded,
 )
 from btpipeline.executors.executor import BacktestExecutor
-from btpipeline.executors.priority import (
+from btpipeline.executors.schema import BACKTEST_EXECUTOR_CONFIG
+from btpipeline.machine.priority import (
     JobPriority,
     SchedPolicy,
     priority_from_tags,
     priority_tags,
 )
-from btpipeline.executors.schema import BACKTEST_EXECUTOR_CONFIG
 
 
 def test_public_api_is_pinned():

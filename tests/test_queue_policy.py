@@ -16,9 +16,9 @@ from dagster._core.remote_origin import (
 from dagster._core.test_utils import create_run_for_test
 
 from btpipeline.errors import InvalidParameterError
-from btpipeline.executors.priority import JobPriority
-from btpipeline.scheduling.deadlines import Verdict, judge, parse_deadline
-from btpipeline.scheduling.queue_caps import (
+from btpipeline.machine.deadlines import Verdict, judge, parse_deadline
+from btpipeline.machine.priority import JobPriority
+from btpipeline.machine.queue_caps import (
     QueueFullError,
     check_room,
     over_cap,

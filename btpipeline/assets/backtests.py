@@ -30,7 +30,7 @@ from btpipeline.assets.partitions import monthly_partitions
 from btpipeline.assets.time_windows import window_ns
 from btpipeline.epics import Epic, get_epic
 from btpipeline.errors import BtPipelineError
-from btpipeline.executors.tags import BACKTEST_POOL
+from btpipeline.machine.tags import BACKTEST_POOL
 from btpipeline.resources.market_data_store import MarketDataStore
 from btpipeline.resources.results_database import ResultsDatabase
 from btpipeline.strategies import CostModel, get_strategy, run_backtest

@@ -39,8 +39,8 @@ from btpipeline.distributed.broker import BROKER_ENV, check_reachable
 from btpipeline.distributed.errors import BrokerUnreachable
 from btpipeline.distributed.queues import base_queue, node_priority, priority_queues
 from btpipeline.executors.config import ExecutionConfig, backtest_cores
-from btpipeline.executors.isolation import IsolationSpec, apply_isolation, current_isolation
-from btpipeline.executors.priority import JobPriority
+from btpipeline.machine.isolation import IsolationSpec, apply_isolation, current_isolation
+from btpipeline.machine.priority import JobPriority
 
 logger = logging.getLogger("btpipeline.distributed")
 

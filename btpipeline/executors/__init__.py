@@ -22,8 +22,8 @@ from btpipeline.executors.errors import (
     WorkerStartupError,
 )
 from btpipeline.executors.executor import BacktestExecutor, backtest_executor
-from btpipeline.executors.priority import JobPriority, priority_from_tags, priority_tags
-from btpipeline.executors.tags import BACKTEST_POOL, RUN_PRIORITY_TAG, STEP_TIMEOUT_TAG
+from btpipeline.machine.priority import JobPriority, priority_from_tags, priority_tags
+from btpipeline.machine.tags import BACKTEST_POOL, RUN_PRIORITY_TAG, STEP_TIMEOUT_TAG
 
 __all__ = [
     "BACKTEST_POOL",

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from btpipeline.executors.errors import ExecutorConfigError
-from btpipeline.executors.tags import BACKTEST_POOL
+from btpipeline.machine.tags import BACKTEST_POOL
 
 ENV_PREFIX = "BTPIPELINE_"
 _PRIORITY_NAMES = ("CRITICAL", "HIGH", "NORMAL", "LOW", "BULK")

@@ -1,6 +1,6 @@
 """What the scanner does to protect itself at start: nice -10 and the reserved cores.
 
-It uses the backtest executor's own back-ends (``btpipeline.executors.isolation``) and its
+It uses the backtest executor's own back-ends (``btpipeline.machine.isolation``) and its
 core split (``scanner_reserved_cores``), so the scanner pins itself to exactly the cores the
 executor keeps its workers off (``BTPIPELINE_SCANNER_CORES`` /
 ``BTPIPELINE_LIVE_SCANNER_CPU_RESERVE`` move both). A refusal is reported, never fatal.
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from btpipeline.executors.config import ExecutionConfig, scanner_reserved_cores
-from btpipeline.executors.isolation import CpuAffinity, NiceLevel
+from btpipeline.machine.isolation import CpuAffinity, NiceLevel
 
 DEFAULT_NICE = -10
 _AUTOGROUP = Path("/proc/sys/kernel/sched_autogroup_enabled")

@@ -28,8 +28,7 @@ from dagster import (
 )
 
 from btpipeline.errors import InvalidParameterError
-from btpipeline.executors.priority import JobPriority, priority_from_tags, priority_tags
-from btpipeline.scheduling.deadlines import (
+from btpipeline.machine.deadlines import (
     BOOSTED_TAG,
     DEADLINE_STATUS_TAG,
     DEADLINE_TAG,
@@ -38,7 +37,8 @@ from btpipeline.scheduling.deadlines import (
     judge,
     parse_deadline,
 )
-from btpipeline.scheduling.queue_caps import over_cap, queue_caps
+from btpipeline.machine.priority import JobPriority, priority_from_tags, priority_tags
+from btpipeline.machine.queue_caps import over_cap, queue_caps
 
 RUNNING = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
 

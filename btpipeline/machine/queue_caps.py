@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 
 from btpipeline.errors import BtPipelineError, InvalidParameterError
-from btpipeline.executors.priority import JobPriority
+from btpipeline.machine.priority import JobPriority
 
 ENV_PREFIX = "BTPIPELINE_QUEUE_CAP_"
 DEFAULT_CAPS: dict[JobPriority, int] = {

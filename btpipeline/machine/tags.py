@@ -1,7 +1,7 @@
 """Tags the backtest executor reads, namespaced under ``btpipeline/`` (plus Dagster's own).
 
 Run tags:
-    ``btpipeline/priority``   a :class:`~btpipeline.executors.priority.JobPriority` name
+    ``btpipeline/priority``   a :class:`~btpipeline.machine.priority.JobPriority` name
                               (CRITICAL, HIGH, NORMAL, LOW, BULK); wins over ``dagster/priority``.
     ``dagster/priority``      Dagster's integer run priority (queue order, pool claims).
     ``btpipeline/preemptible`` "true" on LOW and BULK runs (set with the priority).
