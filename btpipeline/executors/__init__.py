@@ -5,7 +5,7 @@ Public API (pinned by tests/test_executor_api.py)::
     from btpipeline.executors import backtest_executor, JobPriority, priority_tags
 """
 
-from btpipeline.executors.config import ExecutionConfig, ExecutionMode
+from btpipeline.errors import ExecutorConfigError, ExecutorError
 from btpipeline.executors.counters import (
     CounterType,
     PerformanceCounter,
@@ -13,8 +13,6 @@ from btpipeline.executors.counters import (
     get_counter,
 )
 from btpipeline.executors.errors import (
-    ExecutorConfigError,
-    ExecutorError,
     InvalidStepTagError,
     StepTimeout,
     WorkerLost,
@@ -22,6 +20,8 @@ from btpipeline.executors.errors import (
     WorkerStartupError,
 )
 from btpipeline.executors.executor import BacktestExecutor, backtest_executor
+from btpipeline.machine.cores import ExecutionMode
+from btpipeline.machine.executor_settings import ExecutorSettings
 from btpipeline.machine.priority import JobPriority, priority_from_tags, priority_tags
 from btpipeline.machine.tags import BACKTEST_POOL, RUN_PRIORITY_TAG, STEP_TIMEOUT_TAG
 
@@ -31,7 +31,7 @@ __all__ = [
     "STEP_TIMEOUT_TAG",
     "BacktestExecutor",
     "CounterType",
-    "ExecutionConfig",
+    "ExecutorSettings",
     "ExecutionMode",
     "ExecutorConfigError",
     "ExecutorError",

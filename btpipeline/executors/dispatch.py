@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator
 from multiprocessing.connection import wait
 
 from btpipeline.executors import dagster_internals as internals
-from btpipeline.executors.config import ExecutionConfig
 from btpipeline.executors.counters import PerformanceCounter
 from btpipeline.executors.errors import (
     InvalidStepTagError,
@@ -41,6 +40,7 @@ from btpipeline.executors.protocol import (
     WorkerStartFailed,
 )
 from btpipeline.executors.worker_pool import Worker, WorkerPool, WorkerStatus, rss_mb
+from btpipeline.machine.executor_settings import ExecutorSettings
 from btpipeline.machine.tags import STEP_TIMEOUT_TAG
 
 FailureOrRetry = Callable[
@@ -85,7 +85,7 @@ class DispatchLoop:
         context: internals.PlanOrchestrationContext,
         active: internals.ActiveExecution,
         pool: WorkerPool,
-        config: ExecutionConfig,
+        config: ExecutorSettings,
         failure_or_retry: FailureOrRetry,
         batch_cap: int = 1,
         guard: LoadGuard | None = None,

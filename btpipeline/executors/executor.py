@@ -29,13 +29,6 @@ from dagster import (
 )
 
 from btpipeline.executors import dagster_internals as internals
-from btpipeline.executors.config import (
-    ExecutionConfig,
-    ExecutionMode,
-    backtest_cores,
-    scanner_reserved_cores,
-    worker_count,
-)
 from btpipeline.executors.dispatch import PHASES, DispatchLoop
 from btpipeline.executors.load_guard import LoadGuard
 from btpipeline.executors.protocol import WorkerSpec
@@ -43,6 +36,13 @@ from btpipeline.executors.run_queue_view import QueueFacts, read_queue_facts
 from btpipeline.executors.schema import BACKTEST_EXECUTOR_CONFIG
 from btpipeline.executors.shedding import ShedLimits
 from btpipeline.executors.worker_pool import WorkerPool
+from btpipeline.machine.cores import (
+    ExecutionMode,
+    backtest_cores,
+    scanner_reserved_cores,
+    worker_count,
+)
+from btpipeline.machine.executor_settings import ExecutorSettings
 from btpipeline.machine.isolation import IsolationSpec
 from btpipeline.machine.priority import JobPriority, priority_from_tags, step_priority
 from btpipeline.monitor.fast_signals import FastSampler
@@ -55,7 +55,7 @@ def _sort_key(step: internals.ExecutionStep) -> float:
 class BacktestExecutor(internals.Executor):
     def __init__(
         self,
-        config: ExecutionConfig,
+        config: ExecutorSettings,
         step_dependency_config: internals.StepDependencyConfig | None = None,
     ) -> None:
         self.config = config
@@ -211,7 +211,7 @@ class BacktestExecutor(internals.Executor):
         return make
 
 
-def shed_limits(cfg: ExecutionConfig) -> ShedLimits:
+def shed_limits(cfg: ExecutorSettings) -> ShedLimits:
     return ShedLimits(
         cpu_threshold=cfg.shed_cpu_threshold, memory_threshold=cfg.shed_memory_threshold,
         scanner_run_delay_threshold=cfg.shed_scanner_run_delay_threshold,
@@ -220,7 +220,7 @@ def shed_limits(cfg: ExecutionConfig) -> ShedLimits:
     ).for_mode(cfg.execution_mode)
 
 
-def _guard_description(guard: LoadGuard, cfg: ExecutionConfig) -> str:
+def _guard_description(guard: LoadGuard, cfg: ExecutorSettings) -> str:
     return (f"backtest_executor: fast path on ({cfg.shed_interval_seconds * 1000:g} ms sampling, "
             f"{guard.free_cores:g} core(s) left beside the workers, breaker "
             f"{'followed' if cfg.follow_breaker else 'ignored'}, preemption "
@@ -256,4 +256,4 @@ def backtest_executor(init_context: InitExecutorContext) -> BacktestExecutor:
     Workers start once per run (forkserver, preloaded), open the instance and rebuild the job
     once, then run many steps. See ``btpipeline/executors/schema.py`` for the settings.
     """
-    return BacktestExecutor(ExecutionConfig.from_executor_config(init_context.executor_config))
+    return BacktestExecutor(ExecutorSettings.from_env(init_context.executor_config))

@@ -29,7 +29,7 @@ class WorkerSpec(NamedTuple):
     isolation: IsolationSpec
     parent_pid: int
     pause_flags: Any = None  # shared RawArray: see btpipeline.machine.pause_points
-    event_batch_size: int = 0  # see ExecutionConfig.event_batch_size
+    event_batch_size: int = 0  # see ExecutorSettings.event_batch_size
 
 
 class StepRequest(NamedTuple):

@@ -118,7 +118,8 @@ class AddressSpaceLimit:
     def apply(self) -> str | None:
         limit = self.limit_mb * 1024 * 1024
         try:
-            resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
+            hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
         except (OSError, ValueError) as exc:
             return f"could not set RLIMIT_AS to {self.limit_mb} MiB: {exc}"
         return None
