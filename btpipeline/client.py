@@ -34,8 +34,6 @@ from typing import Any
 
 import psutil
 
-from btpipeline.assets.keys import backtest_key
-from btpipeline.assets.partitions import PARTITIONS_START, month_key, monthly_partitions
 from btpipeline.epics import EPICS
 from btpipeline.errors import (
     BtPipelineError,
@@ -43,9 +41,15 @@ from btpipeline.errors import (
     InvalidParameterError,
     UnknownEpicError,
 )
-from btpipeline.machine.deadlines import DEADLINE_TAG
+from btpipeline.machine.naming import (
+    PARTITIONS_START,
+    backtest_key_path,
+    current_month_key,
+    month_key,
+)
 from btpipeline.machine.priority import JobPriority, priority_from_tags, priority_tags
 from btpipeline.machine.queue_caps import check_room, queue_caps
+from btpipeline.machine.tags import DEADLINE_TAG
 from btpipeline.strategies.registry import get_strategy
 
 __all__ = [
@@ -209,8 +213,8 @@ def month_range(start: dt.date, end: dt.date) -> tuple[str, str]:
         raise InvalidDateRangeError(
             f"start {start} is before the first backtest partition ({PARTITIONS_START}). "
             f"Fix: start on or after {PARTITIONS_START}.")
-    newest = monthly_partitions.get_last_partition_key()
-    if newest is None or last > newest:
+    newest = current_month_key()
+    if last > newest:
         raise InvalidDateRangeError(
             f"end {end} is in a month that has no partition yet (the newest is {newest}, "
             "the current month). Fix: end on or before today.")
@@ -253,7 +257,7 @@ def backfill_params(strategy: str, epics: str | Iterable[str], start: dt.date, e
     tags = {**priority_tags(_priority(priority)), **_deadline_tag(deadline)}
     return {
         "partitionsByAssets": [
-            {"assetKey": {"path": list(backtest_key(strategy, epic).path)},
+            {"assetKey": {"path": backtest_key_path(strategy, epic)},
              "partitions": {"range": {"start": first, "end": last}}}
             for epic in names
         ],

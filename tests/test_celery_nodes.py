@@ -34,7 +34,6 @@ from kombu import Connection
 
 from btpipeline import universe
 from btpipeline.assets.keys import backtest_key
-from btpipeline.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from btpipeline.distributed.bootstrap import isolation_spec, memory_limit_kib, step_keys
 from btpipeline.distributed.broker import BROKER_ENV, broker_url, check_reachable
 from btpipeline.distributed.errors import BrokerUnreachable, UnknownNodePriority
@@ -50,6 +49,7 @@ from btpipeline.machine.cores import ExecutionMode
 from btpipeline.machine.executor_settings import ExecutorSettings
 from btpipeline.machine.isolation import IsolationSpec
 from btpipeline.machine.priority import JobPriority, SchedPolicy, priority_tags
+from btpipeline.machine.tags import RANGE_END_TAG, RANGE_START_TAG
 from btpipeline.resources.results_database import ResultsDatabase
 from tests.support import REPO, btpipeline, project_env
 

@@ -82,9 +82,11 @@ def parse_env_value(model: type[SettingsModel], name: str, raw: str) -> Any:
 
 def expected_text(info: FieldInfo, exc: ValidationError | None = None) -> str:
     """What a field accepts, for error messages: type, bounds, and pydantic's complaint."""
-    text = _type_text(info.annotation)
+    optional, inner = _optional(info.annotation)
+    text = _type_text(inner)
     bounds = [b for b in (_bound_text(m) for m in info.metadata) if b]
     text += (" " + " and ".join(bounds)) if bounds else ""
+    text += " (or none)" if optional else ""
     if exc is not None:
         text += f" ({exc.errors()[0]['msg']})"
     return text
@@ -120,8 +122,7 @@ def _shape(annotation: Any, raw: str) -> Any:
     return raw
 
 
-def _type_text(annotation: Any) -> str:
-    optional, inner = _optional(annotation)
+def _type_text(inner: Any) -> str:
     if typing.get_origin(inner) is typing.Literal:
         text = "one of " + ", ".join(str(v) for v in typing.get_args(inner))
     elif typing.get_origin(inner) in (tuple, list):
@@ -132,7 +133,7 @@ def _type_text(annotation: Any) -> str:
     else:
         text = f"{'an' if getattr(inner, '__name__', 'x')[0] in 'aeiou' else 'a'} "
         text += getattr(inner, "__name__", str(inner))
-    return text + (" (or none)" if optional else "")
+    return text
 
 
 def _bound_text(meta: Any) -> str:

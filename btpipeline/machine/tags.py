@@ -22,3 +22,13 @@ PREEMPTIBLE_TAG = "btpipeline/preemptible"
 
 #: Default Dagster concurrency pool for backtest steps (``@asset(pool=BACKTEST_POOL)``).
 BACKTEST_POOL = "backtests"
+
+#: When a run must be done by (ISO 8601, UTC), the queue-policy sensor's verdict on it, and
+#: the mark of a run it boosted (see :mod:`btpipeline.machine.deadlines`).
+DEADLINE_TAG = "btpipeline/deadline"
+DEADLINE_STATUS_TAG = "btpipeline/deadline_status"
+BOOSTED_TAG = "btpipeline/deadline_boosted"
+
+#: Dagster's tags for a single run over a partition range (what a single-run backfill sets).
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
