@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import time
 import urllib.error
 import urllib.request
@@ -33,6 +32,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import psutil
+from pydantic import Field
 
 from btpipeline.epics import EPICS
 from btpipeline.errors import (
@@ -49,6 +49,7 @@ from btpipeline.machine.naming import (
 )
 from btpipeline.machine.priority import JobPriority, priority_from_tags, priority_tags
 from btpipeline.machine.queue_caps import check_room, queue_caps
+from btpipeline.machine.settings import SettingsModel
 from btpipeline.machine.tags import DEADLINE_TAG
 from btpipeline.strategies.registry import get_strategy
 
@@ -68,8 +69,18 @@ __all__ = [
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
-#: Environment overrides for the module-level functions' default client.
-HOST_ENV, PORT_ENV = "BTPIPELINE_DAGSTER_HOST", "BTPIPELINE_DAGSTER_PORT"
+
+
+class ClientSettings(SettingsModel):
+    """Where the module-level functions' default client finds the Dagster webserver
+    (``BTPIPELINE_DAGSTER_HOST``, ``BTPIPELINE_DAGSTER_PORT``)."""
+
+    dagster_host: str = Field(default=DEFAULT_HOST, min_length=1,
+                              description="Host of the Dagster webserver.")
+    dagster_port: int = Field(default=DEFAULT_PORT, ge=1, le=65535,
+                              description="Port of the Dagster webserver.")
+
+
 #: Normalised statuses after which a backtest never changes again.
 TERMINAL_STATUSES = frozenset({"completed", "failed", "canceled"})
 
@@ -467,8 +478,8 @@ class BacktestClient:
 
 def default_client() -> BacktestClient:
     """A client for ``$BTPIPELINE_DAGSTER_HOST:$BTPIPELINE_DAGSTER_PORT`` (127.0.0.1:3000)."""
-    return BacktestClient(host=os.environ.get(HOST_ENV, DEFAULT_HOST),
-                          port=int(os.environ.get(PORT_ENV, DEFAULT_PORT)))
+    where = ClientSettings.from_env()
+    return BacktestClient(host=where.dagster_host, port=where.dagster_port)
 
 
 def submit_backtest(strategy: str, epics: str | Iterable[str], start: dt.date, end: dt.date,

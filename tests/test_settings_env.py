@@ -95,3 +95,15 @@ def test_path_settings_fill_in_defaults_under_home(monkeypatch, tmp_path: Path) 
 def test_unknown_fields_are_refused_by_name() -> None:
     with pytest.raises(SettingsError, match="'home_dir'.*PathSettings"):
         PathSettings(home_dir="/tmp")
+
+
+def test_the_default_client_reads_its_address_when_called(monkeypatch) -> None:
+    from btpipeline.client import default_client
+
+    monkeypatch.setenv("BTPIPELINE_DAGSTER_HOST", "10.0.0.7")
+    monkeypatch.setenv("BTPIPELINE_DAGSTER_PORT", "3100")
+    client = default_client()
+    assert (client.host, client.port) == ("10.0.0.7", 3100)
+    monkeypatch.setenv("BTPIPELINE_DAGSTER_PORT", "70000")
+    with pytest.raises(SettingsError, match="BTPIPELINE_DAGSTER_PORT.*<= 65535.*'70000'"):
+        default_client()

@@ -254,6 +254,6 @@ def backtest_executor(init_context: InitExecutorContext) -> BacktestExecutor:
     """Runs each step in a warm worker process pinned outside the live scanner's cores.
 
     Workers start once per run (forkserver, preloaded), open the instance and rebuild the job
-    once, then run many steps. See ``btpipeline/executors/schema.py`` for the settings.
+    once, then run many steps. See ``btpipeline/machine/executor_settings.py`` for the settings.
     """
     return BacktestExecutor(ExecutorSettings.from_env(init_context.executor_config))
