@@ -1,8 +1,11 @@
 """btpipeline's Dagster executor: warm, isolated worker processes for backtests.
 
-Public API (pinned by tests/test_executor_api.py)::
+Public API (pinned by tests/test_executor_unit.py)::
 
     from btpipeline.executors import backtest_executor, JobPriority, priority_tags
+
+The priority, tag, mode and settings names are re-exported from the machine layer
+(``btpipeline.machine``) for users; code inside the package imports them from there.
 """
 
 from btpipeline.errors import ExecutorConfigError, ExecutorError

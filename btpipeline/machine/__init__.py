@@ -12,5 +12,6 @@ loading Dagster. Modules, each imported by its full path (this package re-export
 * ``pause_points``: critical sections a worker is never SIGSTOPped inside;
 * ``queue_caps``, ``deadlines``: the run-queue policy's pure rules;
 * ``naming``: asset key paths and month partition keys, as plain strings;
-* ``settings``: the pydantic settings models and their ``BTPIPELINE_*`` overrides.
+* ``settings``: the settings-model base (typed ``BTPIPELINE_*`` overrides) and ``PathSettings``;
+* ``executor_settings``: ``ExecutorSettings``, every backtest_executor setting declared once.
 """
