@@ -109,8 +109,8 @@ def _postgres_processes() -> list[psutil.Process]:
 def _dagster_backfill(workers: int, cores: int | None = None) -> RunTiming:
     from dagster import DagsterInstance, execute_job, reconstructable
 
-    from btpipeline.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
     from btpipeline.definitions import backtest_job_def
+    from btpipeline.machine.tags import RANGE_END_TAG, RANGE_START_TAG
 
     config = {"execution": {"config": {"max_concurrent_backtests": workers,
                                        "execution_mode": "STANDALONE"}},

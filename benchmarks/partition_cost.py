@@ -24,7 +24,7 @@ from dagster import (
     define_asset_job,
 )
 
-from btpipeline.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
+from btpipeline.machine.tags import RANGE_END_TAG, RANGE_START_TAG
 
 
 def _job(partitions: PartitionsDefinition, name: str):

@@ -122,8 +122,8 @@ def _executor_config(protected: bool | str) -> dict:
 def _backfill(protected: bool | str, months: int) -> tuple[float, int, str]:
     from dagster import DagsterInstance, execute_job, reconstructable
 
-    from btpipeline.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
     from btpipeline.definitions import backtest_job_def
+    from btpipeline.machine.tags import RANGE_END_TAG, RANGE_START_TAG
 
     config = {"execution": {"config": _executor_config(protected)},
               "loggers": {"console": {"config": {"log_level": "WARNING"}}}}

@@ -105,9 +105,9 @@ def cmd_scanner(args: argparse.Namespace) -> int:
     import logging
 
     from btpipeline.data.store import CandleStore
+    from btpipeline.machine.heartbeat import default_status_path
     from btpipeline.scanner.app import ScannerOptions, run_scanner
     from btpipeline.scanner.runner import ScannerConfig
-    from btpipeline.scanner.status import default_status_path
     from btpipeline.strategies import strategy_names
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -130,8 +130,8 @@ def cmd_scanner(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from btpipeline.machine.heartbeat import default_status_path, read_scanner_status
     from btpipeline.scanner.report import render_dagster_runs, render_scanner
-    from btpipeline.scanner.status import default_status_path, read_scanner_status
 
     path = Path(args.status_path or default_status_path())
     status = read_scanner_status(path)

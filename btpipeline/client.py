@@ -10,7 +10,7 @@ PostgreSQL-backed instances and from any machine that can reach the webserver::
 
     from datetime import date
     from btpipeline.client import BacktestClient
-    from btpipeline.executors.priority import JobPriority
+    from btpipeline.machine.priority import JobPriority
 
     client = BacktestClient(host="127.0.0.1", port=3000)
     job_id = client.submit_backtest("macd_crossover", ["EURUSD"], date(2024, 1, 1),
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import time
 import urllib.error
 import urllib.request
@@ -33,9 +32,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import psutil
+from pydantic import Field
 
-from btpipeline.assets.keys import backtest_key
-from btpipeline.assets.partitions import PARTITIONS_START, month_key, monthly_partitions
 from btpipeline.epics import EPICS
 from btpipeline.errors import (
     BtPipelineError,
@@ -43,9 +41,16 @@ from btpipeline.errors import (
     InvalidParameterError,
     UnknownEpicError,
 )
-from btpipeline.executors.priority import JobPriority, priority_from_tags, priority_tags
-from btpipeline.scheduling.deadlines import DEADLINE_TAG
-from btpipeline.scheduling.queue_caps import check_room, queue_caps
+from btpipeline.machine.naming import (
+    PARTITIONS_START,
+    backtest_key_path,
+    current_month_key,
+    month_key,
+)
+from btpipeline.machine.priority import JobPriority, priority_from_tags, priority_tags
+from btpipeline.machine.queue_caps import check_room, queue_caps
+from btpipeline.machine.settings import SettingsModel
+from btpipeline.machine.tags import DEADLINE_TAG
 from btpipeline.strategies.registry import get_strategy
 
 __all__ = [
@@ -64,8 +69,18 @@ __all__ = [
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
-#: Environment overrides for the module-level functions' default client.
-HOST_ENV, PORT_ENV = "BTPIPELINE_DAGSTER_HOST", "BTPIPELINE_DAGSTER_PORT"
+
+
+class ClientSettings(SettingsModel):
+    """Where the module-level functions' default client finds the Dagster webserver
+    (``BTPIPELINE_DAGSTER_HOST``, ``BTPIPELINE_DAGSTER_PORT``)."""
+
+    dagster_host: str = Field(default=DEFAULT_HOST, min_length=1,
+                              description="Host of the Dagster webserver.")
+    dagster_port: int = Field(default=DEFAULT_PORT, ge=1, le=65535,
+                              description="Port of the Dagster webserver.")
+
+
 #: Normalised statuses after which a backtest never changes again.
 TERMINAL_STATUSES = frozenset({"completed", "failed", "canceled"})
 
@@ -209,8 +224,8 @@ def month_range(start: dt.date, end: dt.date) -> tuple[str, str]:
         raise InvalidDateRangeError(
             f"start {start} is before the first backtest partition ({PARTITIONS_START}). "
             f"Fix: start on or after {PARTITIONS_START}.")
-    newest = monthly_partitions.get_last_partition_key()
-    if newest is None or last > newest:
+    newest = current_month_key()
+    if last > newest:
         raise InvalidDateRangeError(
             f"end {end} is in a month that has no partition yet (the newest is {newest}, "
             "the current month). Fix: end on or before today.")
@@ -253,7 +268,7 @@ def backfill_params(strategy: str, epics: str | Iterable[str], start: dt.date, e
     tags = {**priority_tags(_priority(priority)), **_deadline_tag(deadline)}
     return {
         "partitionsByAssets": [
-            {"assetKey": {"path": list(backtest_key(strategy, epic).path)},
+            {"assetKey": {"path": backtest_key_path(strategy, epic)},
              "partitions": {"range": {"start": first, "end": last}}}
             for epic in names
         ],
@@ -463,8 +478,8 @@ class BacktestClient:
 
 def default_client() -> BacktestClient:
     """A client for ``$BTPIPELINE_DAGSTER_HOST:$BTPIPELINE_DAGSTER_PORT`` (127.0.0.1:3000)."""
-    return BacktestClient(host=os.environ.get(HOST_ENV, DEFAULT_HOST),
-                          port=int(os.environ.get(PORT_ENV, DEFAULT_PORT)))
+    where = ClientSettings.from_env()
+    return BacktestClient(host=where.dagster_host, port=where.dagster_port)
 
 
 def submit_backtest(strategy: str, epics: str | Iterable[str], start: dt.date, end: dt.date,

@@ -13,9 +13,10 @@ from dagster import DagsterInstance, execute_job, reconstructable
 
 from btpipeline import universe
 from btpipeline.assets.keys import backtest_key, candles_key, report_key
-from btpipeline.assets.partitions import RANGE_END_TAG, RANGE_START_TAG, month_key
 from btpipeline.definitions import market_data_job_def, reports_job_def
 from btpipeline.epics import get_epic
+from btpipeline.machine.naming import month_key
+from btpipeline.machine.tags import RANGE_END_TAG, RANGE_START_TAG
 from btpipeline.reporting import build_report, render_text
 from btpipeline.resources.results_database import ResultsDatabase
 from btpipeline.strategies import get_strategy

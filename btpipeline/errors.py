@@ -35,6 +35,28 @@ class UnknownEpicError(BtPipelineError, LookupError):
         self.name = name
 
 
+class SettingsError(BtPipelineError, ValueError):
+    """A setting (a model field or its ``BTPIPELINE_*`` environment variable) is invalid."""
+
+    subject = "setting"
+
+    def __init__(self, name: str, expected: str, got: object, fix: str) -> None:
+        super().__init__(
+            f"Invalid {self.subject} {name!r}: expected {expected}, got {got!r}. Fix: {fix}"
+        )
+        self.field = name
+
+
+class ExecutorError(BtPipelineError):
+    """Base class of the backtest executor's errors (the rest are in executors/errors.py)."""
+
+
+class ExecutorConfigError(ExecutorError, SettingsError):
+    """A backtest_executor setting (run config or ``BTPIPELINE_*`` variable) is invalid."""
+
+    subject = "backtest_executor setting"
+
+
 class InvalidParameterError(BtPipelineError, ValueError):
     """A strategy, cost or configuration parameter outside its valid range."""
 

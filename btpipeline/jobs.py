@@ -4,7 +4,7 @@ from typing import Any
 
 from dagster import AssetSelection, define_asset_job
 
-from btpipeline.assets.keys import BACKTEST_PREFIX, CANDLES_PREFIX, REPORT_PREFIX
+from btpipeline.machine.naming import BACKTEST_PREFIX, CANDLES_PREFIX, REPORT_PREFIX
 
 # define_asset_job returns a type dagster does not export publicly.
 AssetJob = Any

@@ -10,8 +10,8 @@ from dagster import (
     schedule,
 )
 
-from btpipeline.assets.partitions import month_key
 from btpipeline.jobs import AssetJob
+from btpipeline.machine.naming import month_key
 
 
 def make_nightly_schedule(job: AssetJob) -> ScheduleDefinition:

@@ -3,14 +3,25 @@
 Everything a newcomer's run writes lives under one project-local folder (``.btpipeline`` at the
 repository root for an editable install, else under the current directory), overridable with
 ``BTPIPELINE_HOME``. Dagster's own state lives in ``DAGSTER_HOME`` (``.dagster_home``).
+
+The settings themselves (and their ``BTPIPELINE_*`` variables) are declared once, in
+:class:`~btpipeline.machine.settings.PathSettings`; the functions below read them when called,
+never at import time, and fill in the defaults.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from pathlib import Path
 
+from btpipeline.machine.settings import PathSettings
+
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def paths(environ: Mapping[str, str] | None = None) -> PathSettings:
+    """The path settings from the environment (``BTPIPELINE_HOME``, ``..._DATA_DIR``, ...)."""
+    return PathSettings.from_env(environ=environ)
 
 
 def project_root() -> Path:
@@ -22,16 +33,15 @@ def project_root() -> Path:
 
 def btpipeline_home() -> Path:
     """Folder for market data and the default SQLite results database."""
-    return Path(os.environ.get("BTPIPELINE_HOME") or project_root() / ".btpipeline")
+    return paths().home or project_root() / ".btpipeline"
 
 
 def default_data_dir() -> Path:
-    return Path(os.environ.get("BTPIPELINE_DATA_DIR") or btpipeline_home() / "data")
+    return paths().data_dir or btpipeline_home() / "data"
 
 
 def default_results_url() -> str:
-    return (os.environ.get("BTPIPELINE_RESULTS_URL")
-            or f"sqlite:///{btpipeline_home() / 'results.db'}")
+    return paths().results_url or f"sqlite:///{btpipeline_home() / 'results.db'}"
 
 
 def default_live_results_url() -> str:
@@ -40,13 +50,19 @@ def default_live_results_url() -> str:
     own SQLite file ``live.db``. SQLite lets one writer at a time per file, and a backtest
     writing a year of fills holds the lock for about a second: the scanner must not queue
     behind it."""
-    explicit = os.environ.get("BTPIPELINE_LIVE_RESULTS_URL")
-    if explicit:
-        return explicit
-    shared = os.environ.get("BTPIPELINE_RESULTS_URL")
+    current = paths()
+    if current.live_results_url:
+        return current.live_results_url
+    shared = current.results_url
     if shared and not shared.startswith("sqlite"):
         return shared
     return f"sqlite:///{btpipeline_home() / 'live.db'}"
+
+
+def default_scanner_status() -> Path:
+    """The scanner heartbeat: ``BTPIPELINE_SCANNER_STATUS``, else
+    ``<BTPIPELINE_HOME>/scanner/status.json``."""
+    return paths().scanner_status or btpipeline_home() / "scanner" / "status.json"
 
 
 def default_dagster_home() -> Path:

@@ -24,8 +24,8 @@ from dagster import (
 )
 
 from btpipeline.executors import backtest_executor
-from btpipeline.executors.isolation import current_isolation
-from btpipeline.pause_points import critical_section
+from btpipeline.machine.isolation import current_isolation
+from btpipeline.machine.pause_points import critical_section
 
 N_STEPS = 20
 

@@ -7,8 +7,8 @@ import pytest
 from dagster import AssetKey, DagsterInstance, instance_for_test
 
 from btpipeline.assets.keys import backtest_key, candles_key, report_key
-from btpipeline.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from btpipeline.definitions import build_definitions
+from btpipeline.machine.tags import RANGE_END_TAG, RANGE_START_TAG
 from btpipeline.resources.market_data_store import MarketDataStore
 from btpipeline.resources.results_database import ResultsDatabase
 

@@ -34,7 +34,6 @@ from kombu import Connection
 
 from btpipeline import universe
 from btpipeline.assets.keys import backtest_key
-from btpipeline.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from btpipeline.distributed.bootstrap import isolation_spec, memory_limit_kib, step_keys
 from btpipeline.distributed.broker import BROKER_ENV, broker_url, check_reachable
 from btpipeline.distributed.errors import BrokerUnreachable, UnknownNodePriority
@@ -46,9 +45,11 @@ from btpipeline.distributed.queues import (
     priority_queues,
     queue_for,
 )
-from btpipeline.executors.config import ExecutionConfig, ExecutionMode
-from btpipeline.executors.isolation import IsolationSpec
-from btpipeline.executors.priority import JobPriority, SchedPolicy, priority_tags
+from btpipeline.machine.cores import ExecutionMode
+from btpipeline.machine.executor_settings import ExecutorSettings
+from btpipeline.machine.isolation import IsolationSpec
+from btpipeline.machine.priority import JobPriority, SchedPolicy, priority_tags
+from btpipeline.machine.tags import RANGE_END_TAG, RANGE_START_TAG
 from btpipeline.resources.results_database import ResultsDatabase
 from tests.support import REPO, btpipeline, project_env
 
@@ -79,20 +80,20 @@ def test_a_node_runs_at_the_highest_priority_it_serves_unless_told() -> None:
 
 
 def test_pool_processes_isolate_like_backtest_executor_workers() -> None:
-    concurrent = ExecutionConfig()  # 2 cores: core 0 is the scanner's, backtests get core 1
+    concurrent = ExecutorSettings()  # 2 cores: core 0 is the scanner's, backtests get core 1
     assert isolation_spec(concurrent, JobPriority.LOW, 0, [0, 1]) == IsolationSpec(
         cores=(1,), nice=10, sched_policy=SchedPolicy.BATCH, rlimit_as_mb=0)
-    standalone = ExecutionConfig(execution_mode=ExecutionMode.STANDALONE, worker_rlimit_as_mb=900)
+    standalone = ExecutorSettings(execution_mode=ExecutionMode.STANDALONE, worker_rlimit_as_mb=900)
     assert isolation_spec(standalone, JobPriority.BULK, 3, [0, 1]) == IsolationSpec(
         cores=(1,), nice=19, sched_policy=SchedPolicy.IDLE, rlimit_as_mb=900)
-    unprioritised = ExecutionConfig(worker_priority_enabled=False, worker_affinity_enabled=False)
+    unprioritised = ExecutorSettings(worker_priority_enabled=False, worker_affinity_enabled=False)
     assert isolation_spec(unprioritised, JobPriority.BULK, 0, [0, 1]) == IsolationSpec()
     assert isolation_spec(concurrent, None, 0, [0, 1]).nice is None
 
 
 def test_memory_limit_becomes_celerys_max_memory_per_child_in_kib() -> None:
-    assert memory_limit_kib(ExecutionConfig(backtest_worker_memory_limit_mb=512)) == 512 * 1024
-    assert memory_limit_kib(ExecutionConfig(backtest_worker_memory_limit_mb=0)) is None
+    assert memory_limit_kib(ExecutorSettings(backtest_worker_memory_limit_mb=512)) == 512 * 1024
+    assert memory_limit_kib(ExecutorSettings(backtest_worker_memory_limit_mb=0)) is None
 
 
 def test_step_keys_are_read_from_dagster_celerys_task_arguments() -> None:

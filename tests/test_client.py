@@ -28,8 +28,8 @@ from btpipeline.errors import (
     UnknownEpicError,
     UnknownStrategyError,
 )
-from btpipeline.executors.priority import JobPriority
-from btpipeline.scheduling.queue_caps import QueueFullError
+from btpipeline.machine.priority import JobPriority
+from btpipeline.machine.queue_caps import QueueFullError
 from tests.dagster_server import DagsterDev, dagster_dev
 from tests.support import btpipeline, free_port, project_env
 

@@ -24,9 +24,9 @@ from dagster import (
     reconstructable,
 )
 
+from btpipeline.machine.heartbeat import ScannerStatus, write_status
 from btpipeline.monitor.breaker import Breaker, BreakerState
 from btpipeline.monitor.queue_control import apply_breaker
-from btpipeline.scanner.status import ScannerStatus, write_status
 from tests import executor_jobs as jobs
 
 SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") else None

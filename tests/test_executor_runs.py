@@ -23,7 +23,7 @@ from dagster import (
     reconstructable,
 )
 
-from btpipeline.executors.isolation import autogroup_enabled
+from btpipeline.machine.isolation import autogroup_enabled
 from tests import executor_jobs as jobs
 
 REPO = Path(__file__).resolve().parent.parent

@@ -8,13 +8,7 @@ import time
 import pytest
 
 import btpipeline.executors as executors
-from btpipeline.executors.config import (
-    ExecutionConfig,
-    ExecutionMode,
-    backtest_cores,
-    scanner_reserved_cores,
-    worker_count,
-)
+from btpipeline.errors import ExecutorConfigError
 from btpipeline.executors.counters import (
     CounterType,
     PerformanceCounter,
@@ -22,25 +16,31 @@ from btpipeline.executors.counters import (
     get_counter,
 )
 from btpipeline.executors.errors import (
-    ExecutorConfigError,
     StepTimeout,
     WorkerLost,
     WorkerMemoryLimitExceeded,
 )
 from btpipeline.executors.executor import BacktestExecutor
-from btpipeline.executors.priority import (
+from btpipeline.executors.schema import BACKTEST_EXECUTOR_CONFIG
+from btpipeline.machine.cores import (
+    ExecutionMode,
+    backtest_cores,
+    scanner_reserved_cores,
+    worker_count,
+)
+from btpipeline.machine.executor_settings import ExecutorSettings
+from btpipeline.machine.priority import (
     JobPriority,
     SchedPolicy,
     priority_from_tags,
     priority_tags,
 )
-from btpipeline.executors.schema import BACKTEST_EXECUTOR_CONFIG
 
 
 def test_public_api_is_pinned():
     assert sorted(executors.__all__) == sorted([
         "BACKTEST_POOL", "RUN_PRIORITY_TAG", "STEP_TIMEOUT_TAG", "BacktestExecutor",
-        "CounterType", "ExecutionConfig", "ExecutionMode", "ExecutorConfigError",
+        "CounterType", "ExecutorSettings", "ExecutionMode", "ExecutorConfigError",
         "ExecutorError", "InvalidStepTagError", "JobPriority", "PerformanceCounter",
         "PerformanceProfiler", "StepTimeout", "WorkerLost", "WorkerMemoryLimitExceeded",
         "WorkerStartupError", "backtest_executor", "get_counter", "priority_from_tags",
@@ -63,13 +63,34 @@ def test_only_dagster_internals_imports_private_dagster():
     assert offenders == []
 
 
-def test_every_schema_field_has_a_description_and_a_dataclass_field():
-    import dataclasses
+def test_schema_is_generated_from_every_settings_field():
+    from btpipeline.executors.schema import dagster_default
 
-    names = {f.name for f in dataclasses.fields(ExecutionConfig)}
-    for key, field in BACKTEST_EXECUTOR_CONFIG.items():
-        assert field.description, key
-        assert key in names, key
+    fields = ExecutorSettings.model_fields
+    assert list(BACKTEST_EXECUTOR_CONFIG) == list(fields)
+    for name, info in fields.items():
+        schema_field = BACKTEST_EXECUTOR_CONFIG[name]
+        assert info.description, name
+        assert schema_field.description == info.description, name
+        assert not schema_field.is_required, name
+        expected = {info.default: {}} if name == "retries" else dagster_default(info.default)
+        assert schema_field.default_value == expected, name
+
+
+def test_schema_defaults_validate_back_into_the_model():
+    defaults = {name: field.default_value for name, field in BACKTEST_EXECUTOR_CONFIG.items()}
+    assert ExecutorSettings.from_env(defaults, environ={}) == ExecutorSettings()
+
+
+def test_settings_keep_their_names_and_defaults():
+    cfg = ExecutorSettings()
+    assert (cfg.max_concurrent_backtests, cfg.live_scanner_cpu_reserve, cfg.execution_mode,
+            cfg.retries, cfg.max_steps_per_batch, cfg.shed_max_priority,
+            cfg.shed_cpu_threshold) == (None, 0.25, ExecutionMode.CONCURRENT, "enabled", 8,
+                                        "NORMAL", 0.85)
+    protection = [n for n in ExecutorSettings.model_fields
+                  if n.startswith("shed_") or n == "load_shedding_enabled"]
+    assert list(ExecutorSettings.model_fields)[-len(protection):] == protection
 
 
 # ---------------------------------------------------------------- cores and modes
@@ -87,33 +108,33 @@ def test_every_schema_field_has_a_description_and_a_dataclass_field():
     ],
 )
 def test_backtest_cores_by_mode(mode, cores, expected):
-    cfg = ExecutionConfig(execution_mode=mode, live_scanner_cpu_reserve=0.25)
+    cfg = ExecutorSettings(execution_mode=mode, live_scanner_cpu_reserve=0.25)
     assert backtest_cores(cfg, cores) == expected
 
 
 def test_reserve_never_takes_the_last_core():
-    cfg = ExecutionConfig(live_scanner_cpu_reserve=0.9)
+    cfg = ExecutorSettings(live_scanner_cpu_reserve=0.9)
     assert scanner_reserved_cores(cfg, [0, 1]) == (0,)
     assert backtest_cores(cfg, [0, 1]) == (1,)
-    explicit = ExecutionConfig(scanner_cores=(0, 1))
+    explicit = ExecutorSettings(scanner_cores=(0, 1))
     assert backtest_cores(explicit, [0, 1]) == (1,)
 
 
 def test_explicit_scanner_cores_win_over_the_fraction():
-    cfg = ExecutionConfig(scanner_cores=(3,), live_scanner_cpu_reserve=0.5)
+    cfg = ExecutorSettings(scanner_cores=(3,), live_scanner_cpu_reserve=0.5)
     assert backtest_cores(cfg, [0, 1, 2, 3]) == (0, 1, 2)
 
 
 def test_worker_count_defaults_to_backtest_cores():
-    assert worker_count(ExecutionConfig(), [0, 1]) == 1
-    assert worker_count(ExecutionConfig(max_concurrent_backtests=3), [0, 1]) == 3
+    assert worker_count(ExecutorSettings(), [0, 1]) == 1
+    assert worker_count(ExecutorSettings(max_concurrent_backtests=3), [0, 1]) == 3
 
 
 def test_affinity_disabled_pins_nothing():
-    executor = BacktestExecutor(ExecutionConfig(worker_affinity_enabled=False,
+    executor = BacktestExecutor(ExecutorSettings(worker_affinity_enabled=False,
                                                 max_concurrent_backtests=2))
     assert executor._slot_cores() == [None, None]
-    pinned = BacktestExecutor(ExecutionConfig(max_concurrent_backtests=3,
+    pinned = BacktestExecutor(ExecutorSettings(max_concurrent_backtests=3,
                                               execution_mode=ExecutionMode.STANDALONE))
     assert all(core is not None for core in pinned._slot_cores())
 
@@ -122,7 +143,7 @@ def test_affinity_disabled_pins_nothing():
 
 
 def test_env_overrides_run_config():
-    cfg = ExecutionConfig.from_executor_config(
+    cfg = ExecutorSettings.from_env(
         {"max_concurrent_backtests": 4, "execution_mode": "STANDALONE",
          "retries": {"enabled": {}}},
         environ={"BTPIPELINE_MAX_CONCURRENT_BACKTESTS": "1",
@@ -139,22 +160,28 @@ def test_env_overrides_run_config():
 
 def test_bad_settings_name_the_field_and_the_fix():
     with pytest.raises(ExecutorConfigError, match="BTPIPELINE_MAX_STEPS_PER_WORKER"):
-        ExecutionConfig.from_executor_config({}, environ={"BTPIPELINE_MAX_STEPS_PER_WORKER": "x"})
+        ExecutorSettings.from_env({}, environ={"BTPIPELINE_MAX_STEPS_PER_WORKER": "x"})
     with pytest.raises(ExecutorConfigError, match="live_scanner_cpu_reserve.*Fix"):
-        ExecutionConfig(live_scanner_cpu_reserve=1.5)
-    with pytest.raises(ValueError):
-        ExecutionConfig.from_executor_config({"execution_mode": "FAST"}, environ={})
+        ExecutorSettings(live_scanner_cpu_reserve=1.5)
+    with pytest.raises(ExecutorConfigError, match="execution_mode.*PRIORITY_LIVE.*'FAST'"):
+        ExecutorSettings.from_env({"execution_mode": "FAST"}, environ={})
+    with pytest.raises(ExecutorConfigError, match="BTPIPELINE_SHED_HYSTERESIS.*< 1.0.*'1.5'"):
+        ExecutorSettings.from_env({}, environ={"BTPIPELINE_SHED_HYSTERESIS": "1.5"})
+    with pytest.raises(ExecutorConfigError, match="shed_cpu_window_seconds"):
+        ExecutorSettings(shed_interval_seconds=0.5, shed_cpu_window_seconds=0.2)
 
 
 def test_config_is_frozen():
-    cfg = ExecutionConfig()
-    with pytest.raises(AttributeError):
+    from pydantic import ValidationError
+
+    cfg = ExecutorSettings()
+    with pytest.raises(ValidationError, match="frozen"):
         cfg.max_steps_per_worker = 3  # type: ignore[misc]
 
 
 def test_recycle_threshold_defaults_to_80_percent_of_the_limit():
-    assert ExecutionConfig(backtest_worker_memory_limit_mb=1000).recycle_rss_mb == 800
-    assert ExecutionConfig(worker_recycle_rss_mb=0).recycle_rss_mb is None
+    assert ExecutorSettings(backtest_worker_memory_limit_mb=1000).recycle_rss_mb == 800
+    assert ExecutorSettings(worker_recycle_rss_mb=0).recycle_rss_mb is None
 
 
 # ---------------------------------------------------------------- priority

@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.engine import URL
 
 from btpipeline.client import BacktestClient
-from btpipeline.executors.priority import JobPriority
+from btpipeline.machine.priority import JobPriority
 from tests.conftest import PG_TEST_URL, require_postgres
 from tests.dagster_server import dagster_dev
 from tests.support import REPO, btpipeline, project_env

@@ -15,10 +15,10 @@ from dagster._core.remote_origin import (
 )
 from dagster._core.test_utils import create_run_for_test
 
-from btpipeline.errors import InvalidParameterError
-from btpipeline.executors.priority import JobPriority
-from btpipeline.scheduling.deadlines import Verdict, judge, parse_deadline
-from btpipeline.scheduling.queue_caps import (
+from btpipeline.errors import InvalidParameterError, SettingsError
+from btpipeline.machine.deadlines import Verdict, judge, parse_deadline
+from btpipeline.machine.priority import JobPriority
+from btpipeline.machine.queue_caps import (
     QueueFullError,
     check_room,
     over_cap,
@@ -36,7 +36,7 @@ def _iso(seconds_from_now: float) -> str:
 def test_caps_come_from_the_environment_and_bad_values_name_the_variable():
     caps = queue_caps({"BTPIPELINE_QUEUE_CAP_BULK": "3"})
     assert caps[JobPriority.BULK] == 3 and caps[JobPriority.HIGH] == 25
-    with pytest.raises(InvalidParameterError, match="BTPIPELINE_QUEUE_CAP_LOW='many'"):
+    with pytest.raises(SettingsError, match="'BTPIPELINE_QUEUE_CAP_LOW'.*>= 0.*'many'.*Fix"):
         queue_caps({"BTPIPELINE_QUEUE_CAP_LOW": "many"})
 
 

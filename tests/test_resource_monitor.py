@@ -8,11 +8,11 @@ import pytest
 from dagster import build_sensor_context, instance_for_test
 
 from btpipeline.errors import InvalidParameterError
+from btpipeline.machine.heartbeat import SCHEMA_VERSION
 from btpipeline.monitor.breaker import Breaker, BreakerState, BreakerThresholds
 from btpipeline.monitor.queue_control import breaker_holds_pool
 from btpipeline.monitor.sampler import ResourceSample, read_pressure, read_scanner_p99
 from btpipeline.monitor.settings import ResourceMonitorSettings
-from btpipeline.scanner.status import SCHEMA_VERSION
 from btpipeline.sensors.resource_monitor import HEALTH_KEY, evaluate
 
 LIMITS = BreakerThresholds(cooldown_seconds=10, probe_seconds=20)

@@ -44,9 +44,10 @@ def _wait_for_ticks(path: Path, proc: subprocess.Popen, ticks: int) -> dict:
 
 
 def _expected_cores() -> list[int]:
-    from btpipeline.executors.config import ExecutionConfig, scanner_reserved_cores
+    from btpipeline.machine.cores import scanner_reserved_cores
+    from btpipeline.machine.executor_settings import ExecutorSettings
 
-    return list(scanner_reserved_cores(ExecutionConfig.from_executor_config({}),
+    return list(scanner_reserved_cores(ExecutorSettings.from_env({}),
                                        sorted(os.sched_getaffinity(0))))
 
 

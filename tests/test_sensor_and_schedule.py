@@ -7,9 +7,9 @@ import os
 
 from dagster import build_schedule_context, build_sensor_context
 
-from btpipeline.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from btpipeline.data.store import generate_into_store
 from btpipeline.definitions import defs
+from btpipeline.machine.tags import RANGE_END_TAG, RANGE_START_TAG
 from btpipeline.resources.market_data_store import MarketDataStore
 from btpipeline.sensors.market_data_sensor import contiguous
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import time
 
-from btpipeline.executors.config import ExecutionConfig, ExecutionMode
 from btpipeline.executors.executor import shed_limits
 from btpipeline.executors.shedding import ShedLimits, ShedMachine, ShedState, trip_reasons
+from btpipeline.machine.cores import ExecutionMode
+from btpipeline.machine.executor_settings import ExecutorSettings
 from btpipeline.monitor.fast_signals import CpuMeter, FastSample
 
 LIMITS = ShedLimits()
@@ -67,7 +68,7 @@ def test_priority_live_trips_earlier_than_concurrent():
 
 
 def test_executor_config_reaches_the_limits():
-    cfg = ExecutionConfig(shed_cpu_threshold=0.5, execution_mode=ExecutionMode.CONCURRENT)
+    cfg = ExecutorSettings(shed_cpu_threshold=0.5, execution_mode=ExecutionMode.CONCURRENT)
     assert shed_limits(cfg).cpu_threshold == 0.5
 
 

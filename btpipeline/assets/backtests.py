@@ -30,14 +30,15 @@ from dagster import (
 from pydantic import Field
 
 from btpipeline.assets.failures import step_failure
-from btpipeline.assets.keys import backtest_group, backtest_key, candles_key
+from btpipeline.assets.keys import backtest_key, candles_key
 from btpipeline.assets.partitions import monthly_partitions
 from btpipeline.assets.time_windows import window_ns
 from btpipeline.data.candles import Candles
 from btpipeline.data.timeframes import Timeframe, check_derivable, resample, source_bars
 from btpipeline.epics import Epic, get_epic
 from btpipeline.errors import BtPipelineError
-from btpipeline.executors.tags import BACKTEST_POOL
+from btpipeline.machine.naming import backtest_group, month_key
+from btpipeline.machine.tags import BACKTEST_POOL
 from btpipeline.resources.market_data_store import MarketDataStore
 from btpipeline.resources.results_database import ResultsDatabase
 from btpipeline.strategies import (
@@ -104,14 +105,10 @@ def _coerce_params(strategy: str, overrides: Mapping[str, float]) -> object:
     return get_strategy(strategy).make_params(clean)
 
 
-def _month_of(days: pd.Series) -> pd.Series:
-    return days.astype(str).str.slice(0, 7) + "-01"
-
-
 def _with_partition_keys(fills: pd.DataFrame, daily: pd.DataFrame
                          ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    fills = fills.assign(partition_key=fills["timestamp"].dt.strftime("%Y-%m-01"))
-    daily = daily.assign(partition_key=_month_of(daily["day"]))
+    fills = fills.assign(partition_key=month_key(fills["timestamp"]))
+    daily = daily.assign(partition_key=month_key(daily["day"]))
     return fills, daily
 
 

@@ -1,23 +1,17 @@
-"""Asset keys and groups, in one place so assets, jobs, sensors and the CLI agree."""
+"""Asset keys, built from the names in :mod:`btpipeline.machine.naming` (declared once)."""
 
 from dagster import AssetKey
 
-BACKTEST_PREFIX = "backtest"
-CANDLES_PREFIX = "candles"
-REPORT_PREFIX = "report"
+from btpipeline.machine.naming import backtest_key_path, candles_key_path, report_key_path
 
 
 def backtest_key(strategy: str, epic: str) -> AssetKey:
-    return AssetKey([BACKTEST_PREFIX, strategy, epic])
+    return AssetKey(backtest_key_path(strategy, epic))
 
 
 def candles_key(epic: str) -> AssetKey:
-    return AssetKey([CANDLES_PREFIX, epic])
+    return AssetKey(candles_key_path(epic))
 
 
 def report_key(strategy: str) -> AssetKey:
-    return AssetKey([REPORT_PREFIX, strategy])
-
-
-def backtest_group(strategy: str) -> str:
-    return f"backtest_{strategy}"
+    return AssetKey(report_key_path(strategy))

@@ -21,12 +21,13 @@ from dagster import (
 from pydantic import Field
 
 from btpipeline.assets.failures import step_failure
-from btpipeline.assets.keys import CANDLES_PREFIX, candles_key
+from btpipeline.assets.keys import candles_key
 from btpipeline.assets.partitions import monthly_partitions
 from btpipeline.assets.time_windows import months_in
 from btpipeline.data.store import generate_into_store
 from btpipeline.epics import get_epic
 from btpipeline.errors import BtPipelineError, MissingDataError
+from btpipeline.machine.naming import CANDLES_PREFIX
 from btpipeline.resources.market_data_store import MarketDataStore
 
 

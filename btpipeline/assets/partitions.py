@@ -7,24 +7,15 @@ top of ~0.3 s per in-process run. A year of 12 strategy x epic assets is 4,380 d
 computes a year of 1-minute bars in tens of milliseconds. Months also match how candles are
 stored (one Arrow file per epic per month). ``end_offset=1`` makes the current, still-growing
 month a partition, so the nightly schedule can refresh the month that holds yesterday.
-"""
 
-import datetime as dt
+The start and the month keys are plain strings in :mod:`btpipeline.machine.naming`
+(``month_key``); the range tags of a single-run backfill are in :mod:`btpipeline.machine.tags`.
+"""
 
 from dagster import MonthlyPartitionsDefinition
 
-PARTITIONS_START = "2020-01-01"
+from btpipeline.machine.naming import PARTITIONS_START
 
 monthly_partitions = MonthlyPartitionsDefinition(
     start_date=PARTITIONS_START, end_offset=1, timezone="UTC"
 )
-
-
-def month_key(day: dt.date) -> str:
-    """The partition key of the month holding ``day`` (``YYYY-MM-01``)."""
-    return f"{day.year:04d}-{day.month:02d}-01"
-
-
-# Dagster's tags for a single run over a partition range (what a single-run backfill sets).
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"

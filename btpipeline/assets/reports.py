@@ -2,7 +2,8 @@
 
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
-from btpipeline.assets.keys import REPORT_PREFIX, backtest_key, report_key
+from btpipeline.assets.keys import backtest_key, report_key
+from btpipeline.machine.naming import REPORT_PREFIX
 from btpipeline.reporting import build_report, plot_equity, png_markdown, render_markdown
 from btpipeline.resources.results_database import ResultsDatabase
 from btpipeline.settings import btpipeline_home

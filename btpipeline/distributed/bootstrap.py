@@ -1,6 +1,6 @@
 """Celery worker bootstrap: each pool process isolates itself as a backtest_executor worker does.
 
-Nothing here re-implements the executor. The same settings (:class:`ExecutionConfig` with its
+Nothing here re-implements the executor. The same settings (:class:`ExecutorSettings` with its
 ``BTPIPELINE_*`` environment overrides), the same core choice (:func:`backtest_cores`: outside
 the live scanner's reserve) and the same isolation back-ends (:func:`apply_isolation`) are
 applied by Celery's own hooks:
@@ -38,9 +38,10 @@ from celery import Celery, signals
 from btpipeline.distributed.broker import BROKER_ENV, check_reachable
 from btpipeline.distributed.errors import BrokerUnreachable
 from btpipeline.distributed.queues import base_queue, node_priority, priority_queues
-from btpipeline.executors.config import ExecutionConfig, backtest_cores
-from btpipeline.executors.isolation import IsolationSpec, apply_isolation, current_isolation
-from btpipeline.executors.priority import JobPriority
+from btpipeline.machine.cores import backtest_cores
+from btpipeline.machine.executor_settings import ExecutorSettings
+from btpipeline.machine.isolation import IsolationSpec, apply_isolation, current_isolation
+from btpipeline.machine.priority import JobPriority
 
 logger = logging.getLogger("btpipeline.distributed")
 
@@ -48,12 +49,12 @@ _app: Celery | None = None
 _task_started: dict[str, float] = {}
 
 
-def execution_config() -> ExecutionConfig:
+def execution_config() -> ExecutorSettings:
     """The backtest_executor settings of this machine: defaults + ``BTPIPELINE_*`` overrides."""
-    return ExecutionConfig.from_executor_config({})
+    return ExecutorSettings.from_env({})
 
 
-def memory_limit_kib(cfg: ExecutionConfig) -> int | None:
+def memory_limit_kib(cfg: ExecutorSettings) -> int | None:
     """``worker_max_memory_per_child`` (KiB) for ``backtest_worker_memory_limit_mb`` (0: off)."""
     return cfg.backtest_worker_memory_limit_mb * 1024 or None
 
@@ -63,7 +64,7 @@ def served_queues(app: Celery) -> list[str]:
     return sorted(app.amqp.queues.consume_from)
 
 
-def isolation_spec(cfg: ExecutionConfig, priority: JobPriority | None, index: int,
+def isolation_spec(cfg: ExecutorSettings, priority: JobPriority | None, index: int,
                    available: Iterable[int]) -> IsolationSpec:
     """What pool process ``index`` applies: the executor's core choice and priority mapping."""
     cores = backtest_cores(cfg, sorted(available))
@@ -78,7 +79,7 @@ def isolation_spec(cfg: ExecutionConfig, priority: JobPriority | None, index: in
 
 
 def describe(hostname: str, index: int, priority: JobPriority | None, queues: list[str],
-             cfg: ExecutionConfig, warnings: list[str]) -> str:
+             cfg: ExecutorSettings, warnings: list[str]) -> str:
     """The one log line a pool process writes after isolating itself."""
     now = current_isolation()
     limit = f"{cfg.backtest_worker_memory_limit_mb} MiB RSS" if memory_limit_kib(cfg) else "off"

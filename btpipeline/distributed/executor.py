@@ -46,7 +46,7 @@ from btpipeline.distributed.broker import (
 )
 from btpipeline.distributed.errors import NoWorkerForQueue
 from btpipeline.distributed.queues import queue_for
-from btpipeline.executors.priority import priority_from_tags
+from btpipeline.machine.priority import priority_from_tags
 
 # dagster-celery registers its task on the sending side once per step (celery 5.7 warns each
 # time the name repeats); harmless, as the callable is the same function.

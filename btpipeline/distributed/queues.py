@@ -22,7 +22,7 @@ import os
 from collections.abc import Iterable, Mapping
 
 from btpipeline.distributed.errors import UnknownNodePriority
-from btpipeline.executors.priority import JobPriority
+from btpipeline.machine.priority import JobPriority
 
 NODE_PRIORITY_ENV = "BTPIPELINE_CELERY_NODE_PRIORITY"
 QUEUE_ENV = "BTPIPELINE_CELERY_QUEUE"

@@ -1,11 +1,14 @@
 """btpipeline's Dagster executor: warm, isolated worker processes for backtests.
 
-Public API (pinned by tests/test_executor_api.py)::
+Public API (pinned by tests/test_executor_unit.py)::
 
     from btpipeline.executors import backtest_executor, JobPriority, priority_tags
+
+The priority, tag, mode and settings names are re-exported from the machine layer
+(``btpipeline.machine``) for users; code inside the package imports them from there.
 """
 
-from btpipeline.executors.config import ExecutionConfig, ExecutionMode
+from btpipeline.errors import ExecutorConfigError, ExecutorError
 from btpipeline.executors.counters import (
     CounterType,
     PerformanceCounter,
@@ -13,8 +16,6 @@ from btpipeline.executors.counters import (
     get_counter,
 )
 from btpipeline.executors.errors import (
-    ExecutorConfigError,
-    ExecutorError,
     InvalidStepTagError,
     StepTimeout,
     WorkerLost,
@@ -22,8 +23,10 @@ from btpipeline.executors.errors import (
     WorkerStartupError,
 )
 from btpipeline.executors.executor import BacktestExecutor, backtest_executor
-from btpipeline.executors.priority import JobPriority, priority_from_tags, priority_tags
-from btpipeline.executors.tags import BACKTEST_POOL, RUN_PRIORITY_TAG, STEP_TIMEOUT_TAG
+from btpipeline.machine.cores import ExecutionMode
+from btpipeline.machine.executor_settings import ExecutorSettings
+from btpipeline.machine.priority import JobPriority, priority_from_tags, priority_tags
+from btpipeline.machine.tags import BACKTEST_POOL, RUN_PRIORITY_TAG, STEP_TIMEOUT_TAG
 
 __all__ = [
     "BACKTEST_POOL",
@@ -31,7 +34,7 @@ __all__ = [
     "STEP_TIMEOUT_TAG",
     "BacktestExecutor",
     "CounterType",
-    "ExecutionConfig",
+    "ExecutorSettings",
     "ExecutionMode",
     "ExecutorConfigError",
     "ExecutorError",

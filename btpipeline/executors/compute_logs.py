@@ -40,13 +40,13 @@ from typing import Any
 
 from dagster import DagsterInvariantViolationError, Field, StringSource
 
-from btpipeline.executors import dagster_internals as dg
+from btpipeline.executors import dagster_internals as internals
 
 DEFAULT_MIRROR_INTERVAL_S = 0.2
 _CHUNK = 1 << 16
 
 
-class FileComputeLogManager(dg.LocalComputeLogManager):
+class FileComputeLogManager(internals.LocalComputeLogManager):
     """LocalComputeLogManager's files and markers, captured without subprocesses."""
 
     def __init__(
@@ -94,22 +94,22 @@ class FileComputeLogManager(dg.LocalComputeLogManager):
             raise DagsterInvariantViolationError(
                 "FileComputeLogManager has no base_dir: set one in its config, or use it "
                 "through a DagsterInstance.")
-        paths = [self.get_captured_local_path(log_key, dg.IO_TYPE_EXTENSION[io])
-                 for io in (dg.ComputeIOType.STDOUT, dg.ComputeIOType.STDERR)]
+        paths = [self.get_captured_local_path(log_key, internals.IO_TYPE_EXTENSION[io])
+                 for io in (internals.ComputeIOType.STDOUT, internals.ComputeIOType.STDERR)]
         streams = [sys.stdout, sys.stderr]
         with ExitStack() as stack:
             for path in paths:
-                dg.ensure_file(path)
+                internals.ensure_file(path)
             mirror = None
             if self.mirror_to_terminal:
                 mirror = _TerminalMirror(paths, streams, self.mirror_interval_seconds)
                 stack.callback(mirror.stop)  # runs after the redirections are undone
             for stream, path in zip(streams, paths):
-                stack.enter_context(dg.redirect_to_file(stream, path))
+                stack.enter_context(internals.redirect_to_file(stream, path))
             if mirror is not None:
                 mirror.start()
-            yield dg.CapturedLogContext(log_key)
-        dg.touch_file(self.complete_artifact_path(log_key))  # the UI's "capture done" marker
+            yield internals.CapturedLogContext(log_key)
+        internals.touch_file(self.complete_artifact_path(log_key))  # the UI's "capture done" marker
 
 
 class _TerminalMirror:

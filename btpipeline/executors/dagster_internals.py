@@ -49,7 +49,7 @@ from dagster._utils import ensure_file, touch_file
 from dagster._utils.error import SerializableErrorInfo, serializable_error_info_from_exc_info
 from dagster._utils.interrupts import capture_interrupts
 
-from btpipeline.pause_points import critical_section
+from btpipeline.machine.pause_points import critical_section
 
 __all__ = [
     "ActiveExecution", "DagsterEvent", "DagsterExecutionInterruptedError", "DagsterInstance",

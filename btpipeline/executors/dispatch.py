@@ -21,8 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import wait
 
-from btpipeline.executors import dagster_internals as dg
-from btpipeline.executors.config import ExecutionConfig
+from btpipeline.executors import dagster_internals as internals
 from btpipeline.executors.counters import PerformanceCounter
 from btpipeline.executors.errors import (
     InvalidStepTagError,
@@ -40,11 +39,13 @@ from btpipeline.executors.protocol import (
     WorkerReady,
     WorkerStartFailed,
 )
-from btpipeline.executors.tags import STEP_TIMEOUT_TAG
 from btpipeline.executors.worker_pool import Worker, WorkerPool, WorkerStatus, rss_mb
+from btpipeline.machine.executor_settings import ExecutorSettings
+from btpipeline.machine.tags import STEP_TIMEOUT_TAG
 
 FailureOrRetry = Callable[
-    [dg.IStepContext, dg.SerializableErrorInfo, dg.KnownExecutionState], dg.DagsterEvent
+    [internals.IStepContext, internals.SerializableErrorInfo, internals.KnownExecutionState],
+    internals.DagsterEvent,
 ]
 MAX_STARTUP_FAILURES = 3
 PHASES = ("queue_wait", "dispatch", "compute", "event_write", "event_send", "result", "total")
@@ -65,7 +66,7 @@ def _receive(worker: Worker) -> object:
 
 @dataclasses.dataclass(slots=True)
 class InFlight:
-    step: dg.ExecutionStep
+    step: internals.ExecutionStep
     worker: Worker
     ready_ns: int
     dispatched_ns: int
@@ -73,7 +74,7 @@ class InFlight:
     paused_s_at_dispatch: float = 0.0
     terminal: bool = False
     started: bool = False
-    system_error: dg.SerializableErrorInfo | None = None
+    system_error: internals.SerializableErrorInfo | None = None
 
 
 class DispatchLoop:
@@ -81,10 +82,10 @@ class DispatchLoop:
 
     def __init__(
         self,
-        context: dg.PlanOrchestrationContext,
-        active: dg.ActiveExecution,
+        context: internals.PlanOrchestrationContext,
+        active: internals.ActiveExecution,
         pool: WorkerPool,
-        config: ExecutionConfig,
+        config: ExecutorSettings,
         failure_or_retry: FailureOrRetry,
         batch_cap: int = 1,
         guard: LoadGuard | None = None,
@@ -96,7 +97,7 @@ class DispatchLoop:
         self._step_seconds: float | None = None  # running estimate of one step's worker time
         self._in_flight: dict[str, InFlight] = {}
         # steps ActiveExecution handed out (or a dead worker never started), not yet dispatched
-        self._pending: list[dg.ExecutionStep] = []
+        self._pending: list[internals.ExecutionStep] = []
         self.batches = 0
         self._finished_ns: dict[str, int] = {}
         self._start_ns = time.monotonic_ns()
@@ -109,10 +110,10 @@ class DispatchLoop:
         self.worker_pids: set[int] = set()
         self._startup_failures = 0
         # step-timing events, written after the next dispatch: off the workers' critical path
-        self._deferred: list[Callable[[], dg.DagsterEvent]] = []
+        self._deferred: list[Callable[[], internals.DagsterEvent]] = []
 
     # ------------------------------------------------------------------ main loop
-    def run(self) -> Iterator[dg.DagsterEvent]:
+    def run(self) -> Iterator[internals.DagsterEvent]:
         while (not self._stopping and not self._active.is_complete) or self._in_flight:
             yield from self._check_interrupt()
             yield from self._guard_events()
@@ -124,17 +125,17 @@ class DispatchLoop:
             yield from self._active.plan_events_iterator(self._ctx)
         yield from self._flush_deferred()
         if self._stopping:
-            yield dg.engine_event(self._ctx, "backtest_executor: all workers stopped after the "
-                                  "termination request.")
-            raise dg.DagsterExecutionInterruptedError()
+            yield internals.engine_event(
+                self._ctx, "backtest_executor: all workers stopped after the termination request.")
+            raise internals.DagsterExecutionInterruptedError()
 
-    def _flush_deferred(self) -> Iterator[dg.DagsterEvent]:
+    def _flush_deferred(self) -> Iterator[internals.DagsterEvent]:
         """Write the step-timing events of steps that finished since the last call."""
         deferred, self._deferred = self._deferred, []
         for make in deferred:
             yield make()
 
-    def _check_interrupt(self) -> Iterator[dg.DagsterEvent]:
+    def _check_interrupt(self) -> Iterator[internals.DagsterEvent]:
         if self._stopping:
             if time.monotonic() > self._stop_deadline:
                 yield from self._kill_in_flight_after_interrupt()
@@ -142,7 +143,7 @@ class DispatchLoop:
         if not self._active.check_for_interrupts():
             return
         busy = sorted(self._in_flight)
-        yield dg.engine_event(
+        yield internals.engine_event(
             self._ctx, f"backtest_executor: termination requested; interrupting {len(busy)} busy "
             f"worker(s), killing any still running after "
             f"{self._cfg.worker_shutdown_grace_seconds:g} s.", {"steps_interrupted": str(busy)})
@@ -154,14 +155,14 @@ class DispatchLoop:
         self._active.mark_interrupted()
         self._pool.interrupt_busy()
 
-    def _guard_events(self) -> Iterator[dg.DagsterEvent]:
+    def _guard_events(self) -> Iterator[internals.DagsterEvent]:
         if self._guard is None:
             return
         for notice in self._guard.drain_notices():
-            yield dg.engine_event(self._ctx, guard_message(notice), guard_metadata(notice))
+            yield internals.engine_event(self._ctx, guard_message(notice), guard_metadata(notice))
 
     # ------------------------------------------------------------------ launch
-    def _launch(self) -> Iterator[dg.DagsterEvent]:
+    def _launch(self) -> Iterator[internals.DagsterEvent]:
         idle = self._pool.with_status(WorkerStatus.IDLE)
         if not idle:
             return
@@ -182,13 +183,13 @@ class DispatchLoop:
             batch = self._take_batch(len(idle) - index)
             yield from self._dispatch(batch, worker, known_state)
 
-    def _batchable(self, step: dg.ExecutionStep) -> bool:
+    def _batchable(self, step: internals.ExecutionStep) -> bool:
         try:
             return self._timeout_for(step) is None
         except InvalidStepTagError:
             return False
 
-    def _take_batch(self, idle_workers: int) -> list[dg.ExecutionStep]:
+    def _take_batch(self, idle_workers: int) -> list[internals.ExecutionStep]:
         """The next request for one of ``idle_workers`` idle workers, in queue order."""
         first = self._pending.pop(0)
         if self._batch_cap == 1 or not self._batchable(first):
@@ -217,8 +218,9 @@ class DispatchLoop:
         return max(1, int(self._cfg.max_batch_seconds / max(self._step_seconds, 1e-6)))
 
     def _dispatch(
-        self, batch: list[dg.ExecutionStep], worker: Worker, known_state: dg.KnownExecutionState
-    ) -> Iterator[dg.DagsterEvent]:
+        self, batch: list[internals.ExecutionStep], worker: Worker,
+        known_state: internals.KnownExecutionState,
+    ) -> Iterator[internals.DagsterEvent]:
         timeout_s = None
         if len(batch) == 1:
             try:
@@ -235,7 +237,7 @@ class DispatchLoop:
         self.batches += 1
         self._pool.assign(worker, StepRequest(tuple(s.key for s in batch), known_state, now))
 
-    def _timeout_for(self, step: dg.ExecutionStep) -> float | None:
+    def _timeout_for(self, step: internals.ExecutionStep) -> float | None:
         raw = step.tags.get(STEP_TIMEOUT_TAG)
         if raw is None:
             return self._cfg.default_step_timeout_seconds
@@ -247,13 +249,13 @@ class DispatchLoop:
             raise InvalidStepTagError(step.key, STEP_TIMEOUT_TAG, str(raw), "seconds > 0")
         return value
 
-    def _ready_ns(self, step: dg.ExecutionStep) -> int:
+    def _ready_ns(self, step: internals.ExecutionStep) -> int:
         upstream = step.get_execution_dependency_keys()
         return max([self._start_ns, self._finished_ns.get(step.key, 0),
                     *(self._finished_ns.get(key, 0) for key in upstream)])
 
     # ------------------------------------------------------------------ poll
-    def _poll(self) -> Iterator[dg.DagsterEvent]:
+    def _poll(self) -> Iterator[internals.DagsterEvent]:
         by_conn = self._pool.by_conn()
         if not by_conn:
             time.sleep(self._cfg.memory_poll_interval_seconds)
@@ -266,7 +268,7 @@ class DispatchLoop:
         sleep = self._active.sleep_interval()
         return max(0.0, min(timeout, sleep)) if sleep > 0 else timeout
 
-    def _drain(self, worker: Worker) -> Iterator[dg.DagsterEvent]:
+    def _drain(self, worker: Worker) -> Iterator[internals.DagsterEvent]:
         """Handle every message waiting on the worker's pipe; EOF means it died."""
         while worker.status is not WorkerStatus.DEAD:
             message = _receive(worker)
@@ -277,7 +279,7 @@ class DispatchLoop:
                 return
             yield from self._handle(worker, message)
 
-    def _handle(self, worker: Worker, message: object) -> Iterator[dg.DagsterEvent]:
+    def _handle(self, worker: Worker, message: object) -> Iterator[internals.DagsterEvent]:
         if isinstance(message, StepEvent):
             yield from self._handle_step_event(worker, message)
         elif isinstance(message, StepDone):
@@ -299,7 +301,7 @@ class DispatchLoop:
 
     def _handle_step_event(
         self, worker: Worker, message: StepEvent
-    ) -> Iterator[dg.DagsterEvent]:
+    ) -> Iterator[internals.DagsterEvent]:
         event = message.event
         yield event
         self._active.handle_event(event)
@@ -307,14 +309,14 @@ class DispatchLoop:
         if flight is not None:
             if event.is_step_start:
                 flight.started = True
-            if dg.is_terminal_step_event(event):
+            if internals.is_terminal_step_event(event):
                 flight.terminal = True
         if event.is_resource_init_failure:  # fails the request's steps (a batch's: no step key)
             for other in self._flights_of(worker):
                 if not other.terminal:
                     yield from self._failure_for(other, event.engine_event_data.error)
 
-    def _worker_ready(self, worker: Worker, ready: WorkerReady) -> Iterator[dg.DagsterEvent]:
+    def _worker_ready(self, worker: Worker, ready: WorkerReady) -> Iterator[internals.DagsterEvent]:
         self._pool.mark_ready(worker, ready)
         self._startup_failures = 0
         self.worker_pids.add(ready.pid)
@@ -324,14 +326,14 @@ class DispatchLoop:
             return
         what = (f"replacing worker {worker.replaces}" if worker.replaces is not None
                 else "with isolation warnings")
-        yield dg.engine_event(
+        yield internals.engine_event(
             self._ctx, f"backtest_executor: worker {worker.worker_id} (pid {ready.pid}) ready in "
             f"{startup:.0f} ms, {what}.",
             {"pid": ready.pid, "time_to_ready_ms": round(startup, 1),
              "isolation": str(ready.isolation), "warnings": "; ".join(ready.warnings) or "none"})
 
     # ------------------------------------------------------------------ step completion
-    def _step_done(self, worker: Worker, done: StepDone) -> Iterator[dg.DagsterEvent]:
+    def _step_done(self, worker: Worker, done: StepDone) -> Iterator[internals.DagsterEvent]:
         flights = self._flights_of(worker)
         now = time.monotonic_ns()
         if done.step_keys:
@@ -348,7 +350,7 @@ class DispatchLoop:
             timings = self._timings(flight, done, now)
             if self._cfg.record_step_timings:  # written once the next step is dispatched
                 self._deferred.append(functools.partial(
-                    dg.engine_event, self._ctx.for_step(flight.step),
+                    internals.engine_event, self._ctx.for_step(flight.step),
                     f"backtest_executor: step ran in worker {worker.worker_id} (pid "
                     f"{worker.pid}).",
                     {**{f"{k}_us": v for k, v in timings.items()}, "pid": worker.pid,
@@ -392,30 +394,30 @@ class DispatchLoop:
             self._pool.retire(worker)
 
     def _failure_for(
-        self, flight: InFlight, error: dg.SerializableErrorInfo, allow_retry: bool = True
-    ) -> Iterator[dg.DagsterEvent]:
+        self, flight: InFlight, error: internals.SerializableErrorInfo, allow_retry: bool = True
+    ) -> Iterator[internals.DagsterEvent]:
         step_context = self._ctx.for_step(flight.step)
         if allow_retry:
             event = self._failure_or_retry(step_context, error, self._active.get_known_state())
         else:
-            event = dg.step_failure_event(step_context, error)
+            event = internals.step_failure_event(step_context, error)
         flight.terminal = True
         yield event
         self._active.handle_event(event)
 
     def _fail_step(
         self, key: str, exc: Exception, allow_retry: bool = True
-    ) -> Iterator[dg.DagsterEvent]:
+    ) -> Iterator[internals.DagsterEvent]:
         """Fail an in-flight step from the parent (its worker already killed or never used)."""
         flight = self._in_flight[key]
         if not flight.terminal:
-            error = dg.error_info_from_exception(exc)
-            yield dg.engine_event(self._ctx.for_step(flight.step), str(exc), error=error)
+            error = internals.error_info_from_exception(exc)
+            yield internals.engine_event(self._ctx.for_step(flight.step), str(exc), error=error)
             yield from self._failure_for(flight, error, allow_retry)
         self._complete(flight, time.monotonic_ns())
 
     # ------------------------------------------------------------------ reap
-    def _reap(self) -> Iterator[dg.DagsterEvent]:
+    def _reap(self) -> Iterator[internals.DagsterEvent]:
         self._pool.reap_retired()
         now = time.monotonic()
         if self._cfg.backtest_worker_memory_limit_mb and now >= self._next_memory_check:
@@ -429,7 +431,7 @@ class DispatchLoop:
     def _busy_workers(self) -> list[Worker]:
         return list({id(f.worker): f.worker for f in self._in_flight.values()}.values())
 
-    def _check_memory(self) -> Iterator[dg.DagsterEvent]:
+    def _check_memory(self) -> Iterator[internals.DagsterEvent]:
         limit = self._cfg.backtest_worker_memory_limit_mb
         for worker in self._busy_workers():
             used = rss_mb(worker)
@@ -438,7 +440,7 @@ class DispatchLoop:
                     worker, lambda key, w=worker, u=used: WorkerMemoryLimitExceeded(
                         key, w.pid, limit, u))
 
-    def _check_timeouts(self) -> Iterator[dg.DagsterEvent]:
+    def _check_timeouts(self) -> Iterator[internals.DagsterEvent]:
         now = time.monotonic_ns()
         for flight in list(self._in_flight.values()):
             if flight.timeout_s is None:
@@ -453,7 +455,7 @@ class DispatchLoop:
 
     def _kill_and_fail(
         self, worker: Worker, make_exc: Callable[[str], Exception]
-    ) -> Iterator[dg.DagsterEvent]:
+    ) -> Iterator[internals.DagsterEvent]:
         """Kill a busy worker, fail the step it was running and re-queue unstarted ones."""
         self._pool.kill(worker)
         yield from self._drain_dead(worker)  # events sent before the kill still count
@@ -462,7 +464,7 @@ class DispatchLoop:
 
     def _fail_running_and_requeue(
         self, worker: Worker, make_exc: Callable[[str], Exception]
-    ) -> Iterator[dg.DagsterEvent]:
+    ) -> Iterator[internals.DagsterEvent]:
         flights = self._flights_of(worker)
         open_flights = [f for f in flights if not f.terminal]
         # the step it was running; if none had started, the first it would have run
@@ -482,7 +484,7 @@ class DispatchLoop:
         if requeue and not self._stopping:
             self._pending[:0] = requeue
 
-    def _worker_died(self, worker: Worker) -> Iterator[dg.DagsterEvent]:
+    def _worker_died(self, worker: Worker) -> Iterator[internals.DagsterEvent]:
         """EOF on the pipe: the worker exited or was killed from outside."""
         retiring = worker.status is WorkerStatus.RETIRING
         self._pool.kill(worker)
@@ -499,7 +501,7 @@ class DispatchLoop:
                                          f"ready ({MAX_STARTUP_FAILURES} workers in a row)")
         self._restart(worker)
 
-    def _drain_dead(self, worker: Worker) -> Iterator[dg.DagsterEvent]:
+    def _drain_dead(self, worker: Worker) -> Iterator[internals.DagsterEvent]:
         while (message := _receive(worker)) not in (_NOTHING, _EOF):
             yield from self._handle(worker, message)
 
@@ -508,7 +510,7 @@ class DispatchLoop:
         if not self._stopping:
             self._pool.replace(worker)
 
-    def _kill_in_flight_after_interrupt(self) -> Iterator[dg.DagsterEvent]:
+    def _kill_in_flight_after_interrupt(self) -> Iterator[internals.DagsterEvent]:
         for worker in self._busy_workers():
             self._pool.kill(worker)
             yield from self._drain_dead(worker)
@@ -518,7 +520,7 @@ class DispatchLoop:
                 elif not flight.started and len(worker.step_keys) > 1:
                     self._in_flight.pop(flight.step.key, None)  # a batch's step never started
                 else:
-                    exc = dg.DagsterExecutionInterruptedError(
+                    exc = internals.DagsterExecutionInterruptedError(
                         f'Step "{flight.step.key}" was still running '
                         f"{self._cfg.worker_shutdown_grace_seconds:g} s after the run was "
                         f"terminated; its worker (pid {worker.pid}) was killed.")

@@ -3,6 +3,8 @@
 Each class subclasses the builtin it mirrors (a step over its memory limit is a ``MemoryError``,
 a step over its time limit a ``TimeoutError``) and btpipeline's own ``BtPipelineError``, so
 callers can catch either. Messages say what happened, the limit, what was used, and the fix.
+The base class :class:`ExecutorError` and :class:`ExecutorConfigError` (raised by the settings
+model in the machine layer, which cannot import this package) live in :mod:`btpipeline.errors`.
 
 A step failed by the executor (rather than by its own code) carries one of these as its
 Dagster failure error: ``cls_name`` in the event log is the class name below.
@@ -10,22 +12,7 @@ Dagster failure error: ``cls_name`` in the event log is the class name below.
 
 from __future__ import annotations
 
-from btpipeline.errors import BtPipelineError
-
-
-class ExecutorError(BtPipelineError):
-    """Base class of the backtest executor's errors."""
-
-
-class ExecutorConfigError(ExecutorError, ValueError):
-    """An executor setting (run config or ``BTPIPELINE_*`` environment variable) is invalid."""
-
-    def __init__(self, field: str, expected: str, got: object, fix: str) -> None:
-        super().__init__(
-            f"Invalid backtest_executor setting {field!r}: expected {expected}, got {got!r}. "
-            f"Fix: {fix}"
-        )
-        self.field = field
+from btpipeline.errors import ExecutorError
 
 
 class WorkerMemoryLimitExceeded(ExecutorError, MemoryError):

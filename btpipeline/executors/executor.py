@@ -28,66 +28,70 @@ from dagster import (
     multiple_process_executor_requirements,
 )
 
-from btpipeline.executors import dagster_internals as dg
-from btpipeline.executors.config import (
-    ExecutionConfig,
-    ExecutionMode,
-    backtest_cores,
-    scanner_reserved_cores,
-    worker_count,
-)
+from btpipeline.executors import dagster_internals as internals
 from btpipeline.executors.dispatch import PHASES, DispatchLoop
-from btpipeline.executors.isolation import IsolationSpec
 from btpipeline.executors.load_guard import LoadGuard
-from btpipeline.executors.priority import JobPriority, priority_from_tags, step_priority
 from btpipeline.executors.protocol import WorkerSpec
 from btpipeline.executors.run_queue_view import QueueFacts, read_queue_facts
 from btpipeline.executors.schema import BACKTEST_EXECUTOR_CONFIG
 from btpipeline.executors.shedding import ShedLimits
 from btpipeline.executors.worker_pool import WorkerPool
+from btpipeline.machine.cores import (
+    ExecutionMode,
+    backtest_cores,
+    scanner_reserved_cores,
+    worker_count,
+)
+from btpipeline.machine.executor_settings import ExecutorSettings
+from btpipeline.machine.isolation import IsolationSpec
+from btpipeline.machine.priority import JobPriority, priority_from_tags, step_priority
 from btpipeline.monitor.fast_signals import FastSampler
 
 
-def _sort_key(step: dg.ExecutionStep) -> float:
+def _sort_key(step: internals.ExecutionStep) -> float:
     return -step_priority(step.tags)
 
 
-class BacktestExecutor(dg.Executor):
+class BacktestExecutor(internals.Executor):
     def __init__(
         self,
-        config: ExecutionConfig,
-        step_dependency_config: dg.StepDependencyConfig | None = None,
+        config: ExecutorSettings,
+        step_dependency_config: internals.StepDependencyConfig | None = None,
     ) -> None:
         self.config = config
-        self._retries = dg.RetryMode(config.retries)
-        self._step_dependency_config = step_dependency_config or dg.StepDependencyConfig.default()
+        self._retries = internals.RetryMode(config.retries)
+        self._step_dependency_config = (
+            step_dependency_config or internals.StepDependencyConfig.default())
 
     @property
-    def retries(self) -> dg.RetryMode:
+    def retries(self) -> internals.RetryMode:
         return self._retries
 
     @property
-    def step_dependency_config(self) -> dg.StepDependencyConfig:
+    def step_dependency_config(self) -> internals.StepDependencyConfig:
         return self._step_dependency_config
 
     def execute(
-        self, plan_context: dg.PlanOrchestrationContext, execution_plan: dg.ExecutionPlan
-    ) -> Iterator[dg.DagsterEvent]:
+        self, plan_context: internals.PlanOrchestrationContext,
+        execution_plan: internals.ExecutionPlan,
+    ) -> Iterator[internals.DagsterEvent]:
         run = plan_context.dagster_run
         priority = priority_from_tags(run.tags)
         slot_cores = self._slot_cores()
         yield from self._sync_pool_limit(plan_context)
-        yield dg.engine_event(
+        yield internals.engine_event(
             plan_context, f"backtest_executor: starting {len(slot_cores)} warm worker(s), run "
             f"priority {priority.name} (parent pid {os.getpid()}).",
             self._plan_metadata(priority, slot_cores))
         # Batches only where holding a step in a worker's queue cannot hold a pool slot.
-        batch_cap = 1 if dg.plan_uses_pools(execution_plan) else self.config.max_steps_per_batch
+        batch_cap = (1 if internals.plan_uses_pools(execution_plan)
+                     else self.config.max_steps_per_batch)
         loop = None
         with ExitStack() as stack:
             concurrency = stack.enter_context(
-                dg.new_concurrency_context(plan_context.instance, run, priority.dagster_priority))
-            active = stack.enter_context(dg.new_active_execution(
+                internals.new_concurrency_context(
+                    plan_context.instance, run, priority.dagster_priority))
+            active = stack.enter_context(internals.new_active_execution(
                 execution_plan, self.retries, concurrency, _sort_key,
                 len(slot_cores) * batch_cap, self._step_dependency_config))
             guard = self._load_guard(plan_context, priority, slot_cores)
@@ -98,16 +102,16 @@ class BacktestExecutor(dg.Executor):
             if guard is not None:
                 stack.callback(guard.stop)  # runs first: SIGCONT before the workers are stopped
                 guard.start()
-                yield dg.engine_event(plan_context, _guard_description(guard, self.config))
+                yield internals.engine_event(plan_context, _guard_description(guard, self.config))
             pool.start_all()
             loop = DispatchLoop(plan_context, active, pool, self.config,
                                 self.log_failure_or_retry_event_after_error, batch_cap, guard)
             yield from loop.run()
-        yield dg.engine_event(plan_context, "backtest_executor: finished; per-phase step "
+        yield internals.engine_event(plan_context, "backtest_executor: finished; per-phase step "
                               "timings in µs.", _summary(loop, pool))
 
     # ------------------------------------------------------------------ helpers
-    def _load_guard(self, ctx: dg.PlanOrchestrationContext, priority: JobPriority,
+    def _load_guard(self, ctx: internals.PlanOrchestrationContext, priority: JobPriority,
                     slot_cores: list[int | None]) -> LoadGuard | None:
         """The fast path, for runs at or below ``shed_max_priority`` (None otherwise)."""
         cfg = self.config
@@ -155,24 +159,26 @@ class BacktestExecutor(dg.Executor):
             "max_steps_per_worker": self.config.max_steps_per_worker,
         }
 
-    def _sync_pool_limit(self, ctx: dg.PlanOrchestrationContext) -> Iterator[dg.DagsterEvent]:
+    def _sync_pool_limit(
+        self, ctx: internals.PlanOrchestrationContext
+    ) -> Iterator[internals.DagsterEvent]:
         limit = self.config.max_concurrent_backtests
         if not (limit and self.config.sync_pool_limit):
             return
         from btpipeline.monitor.queue_control import breaker_holds_pool  # no import cycle
 
         if breaker_holds_pool(ctx.instance):
-            yield dg.engine_event(
+            yield internals.engine_event(
                 ctx, f"backtest_executor: the circuit breaker holds pool "
                 f"{self.config.backtest_pool!r}; its limit is left as the breaker set it.")
             return
-        previous = dg.set_pool_limit(ctx.instance, self.config.backtest_pool, limit)
+        previous = internals.set_pool_limit(ctx.instance, self.config.backtest_pool, limit)
         if previous is not None and previous != limit:
-            yield dg.engine_event(
+            yield internals.engine_event(
                 ctx, f"backtest_executor: pool {self.config.backtest_pool!r} set to {limit} "
                 f"slot(s) instance-wide (was {previous}).")
 
-    def _mp_context(self, ctx: dg.PlanOrchestrationContext) -> Any:
+    def _mp_context(self, ctx: internals.PlanOrchestrationContext) -> Any:
         mp_context = multiprocessing.get_context("forkserver")
         preload = list(self.config.forkserver_preload)
         module = ctx.reconstructable_job.get_module()
@@ -182,7 +188,8 @@ class BacktestExecutor(dg.Executor):
         return mp_context
 
     def _spec_factory(
-        self, ctx: dg.PlanOrchestrationContext, plan: dg.ExecutionPlan, priority: JobPriority
+        self, ctx: internals.PlanOrchestrationContext, plan: internals.ExecutionPlan,
+        priority: JobPriority,
     ):
         cfg = self.config
         common = dict(
@@ -204,7 +211,7 @@ class BacktestExecutor(dg.Executor):
         return make
 
 
-def shed_limits(cfg: ExecutionConfig) -> ShedLimits:
+def shed_limits(cfg: ExecutorSettings) -> ShedLimits:
     return ShedLimits(
         cpu_threshold=cfg.shed_cpu_threshold, memory_threshold=cfg.shed_memory_threshold,
         scanner_run_delay_threshold=cfg.shed_scanner_run_delay_threshold,
@@ -213,7 +220,7 @@ def shed_limits(cfg: ExecutionConfig) -> ShedLimits:
     ).for_mode(cfg.execution_mode)
 
 
-def _guard_description(guard: LoadGuard, cfg: ExecutionConfig) -> str:
+def _guard_description(guard: LoadGuard, cfg: ExecutorSettings) -> str:
     return (f"backtest_executor: fast path on ({cfg.shed_interval_seconds * 1000:g} ms sampling, "
             f"{guard.free_cores:g} core(s) left beside the workers, breaker "
             f"{'followed' if cfg.follow_breaker else 'ignored'}, preemption "
@@ -247,6 +254,6 @@ def backtest_executor(init_context: InitExecutorContext) -> BacktestExecutor:
     """Runs each step in a warm worker process pinned outside the live scanner's cores.
 
     Workers start once per run (forkserver, preloaded), open the instance and rebuild the job
-    once, then run many steps. See ``btpipeline/executors/schema.py`` for the settings.
+    once, then run many steps. See ``btpipeline/machine/executor_settings.py`` for the settings.
     """
-    return BacktestExecutor(ExecutionConfig.from_executor_config(init_context.executor_config))
+    return BacktestExecutor(ExecutorSettings.from_env(init_context.executor_config))

@@ -28,8 +28,8 @@ from pathlib import Path
 
 from btpipeline.executors.run_queue_view import QueueFacts
 from btpipeline.executors.shedding import Decision, ShedLimits, ShedMachine, ShedState, trip_reasons
+from btpipeline.machine.pause_points import PauseFlags
 from btpipeline.monitor.fast_signals import FastSample, FastSampler
-from btpipeline.pause_points import PauseFlags
 
 QueueReader = Callable[[], QueueFacts]
 
@@ -164,7 +164,7 @@ class LoadGuard:
 
     def _pause(self, pid: int, flags: PauseFlags | None) -> None:
         """Stop the worker, but never inside a critical section (a database write holding a
-        lock, see :mod:`btpipeline.pause_points`): there it stops itself on leaving."""
+        lock, see :mod:`btpipeline.machine.pause_points`): there it stops itself on leaving."""
         if flags is not None:
             flags.request_pause()
             if flags.in_critical_section:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from btpipeline.executors.isolation import IsolationSpec
+from btpipeline.machine.isolation import IsolationSpec
 
 
 class WorkerSpec(NamedTuple):
@@ -28,8 +28,8 @@ class WorkerSpec(NamedTuple):
     retry_mode: Any  # RetryMode
     isolation: IsolationSpec
     parent_pid: int
-    pause_flags: Any = None  # shared RawArray: see btpipeline.pause_points
-    event_batch_size: int = 0  # see ExecutionConfig.event_batch_size
+    pause_flags: Any = None  # shared RawArray: see btpipeline.machine.pause_points
+    event_batch_size: int = 0  # see ExecutorSettings.event_batch_size
 
 
 class StepRequest(NamedTuple):

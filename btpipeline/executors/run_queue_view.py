@@ -21,7 +21,7 @@ import dataclasses
 
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-from btpipeline.executors.priority import JobPriority, priority_from_tags
+from btpipeline.machine.priority import JobPriority, priority_from_tags
 
 ACTIVE = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
           DagsterRunStatus.STARTED]

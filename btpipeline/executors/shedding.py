@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 
-from btpipeline.executors.config import ExecutionMode
+from btpipeline.machine.cores import ExecutionMode
 from btpipeline.monitor.fast_signals import FastSample
 
 

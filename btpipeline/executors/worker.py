@@ -16,7 +16,6 @@ import threading
 import time
 from multiprocessing.connection import Connection
 
-from btpipeline import pause_points
 from btpipeline.executors.dagster_internals import (
     DagsterInstance,
     StepRunner,
@@ -25,7 +24,6 @@ from btpipeline.executors.dagster_internals import (
     serializable_error_info_from_exc_info,
     time_event_writes,
 )
-from btpipeline.executors.isolation import apply_isolation, current_isolation
 from btpipeline.executors.protocol import (
     StepDone,
     StepEvent,
@@ -35,6 +33,8 @@ from btpipeline.executors.protocol import (
     WorkerSpec,
     WorkerStartFailed,
 )
+from btpipeline.machine import pause_points
+from btpipeline.machine.isolation import apply_isolation, current_isolation
 
 PARENT_CHECK_INTERVAL_S = 1.0
 

@@ -20,7 +20,7 @@ import psutil
 
 from btpipeline.executors.protocol import StepRequest, WorkerReady, WorkerSpec
 from btpipeline.executors.worker import worker_main
-from btpipeline.pause_points import PauseFlags
+from btpipeline.machine.pause_points import PauseFlags
 
 RETIRE_GRACE_S = 2.0
 KILL_JOIN_TIMEOUT_S = 2.0

@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 import psutil
 
-from btpipeline.scanner.status import ScannerStatus, default_status_path, read_scanner_status
+from btpipeline.machine.heartbeat import ScannerStatus, default_status_path, read_scanner_status
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import psutil
 
-from btpipeline.scanner.status import read_scanner_status
+from btpipeline.machine.heartbeat import read_scanner_status
 
 PRESSURE_DIR = Path("/proc/pressure")
 

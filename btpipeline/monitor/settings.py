@@ -9,7 +9,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from btpipeline.errors import InvalidParameterError
-from btpipeline.executors.tags import BACKTEST_POOL
+from btpipeline.machine.tags import BACKTEST_POOL
 from btpipeline.monitor.breaker import BreakerThresholds
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.schema import CreateIndex, CreateSchema, CreateTable
 
 from btpipeline.errors import ResultsDatabaseError
-from btpipeline.pause_points import critical_section
+from btpipeline.machine.pause_points import critical_section
 from btpipeline.results.tables import metadata
 
 _CREATE_LOCK_ID = 0x6274_7069_7065  # pg advisory lock serialising concurrent CREATEs ("btpipe")

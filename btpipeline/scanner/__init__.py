@@ -7,8 +7,8 @@ Public API (pinned by tests/test_scanner_unit.py)::
 
 Names load on first use (PEP 562), so a monitor that only reads the heartbeat
 (``from btpipeline.scanner import read_scanner_status``) imports neither numpy, pandas nor
-Dagster; the scanner itself pulls in the strategies, the results DB and the executor's
-isolation back-ends.
+Dagster; the scanner itself pulls in the strategies, the results DB and the machine layer's
+isolation back-ends (never Dagster). The heartbeat lives in :mod:`btpipeline.machine.heartbeat`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ _EXPORTS = {
     "LatencySummary": "latency", "LatencyWindow": "latency",
     "Scanner": "runner", "ScannerConfig": "runner", "SignalSink": "runner",
     "ScanPlan": "scan", "Signal": "scan", "SignalTracker": "scan",
-    "ScannerStatus": "status", "default_status_path": "status",
-    "read_scanner_status": "status", "write_status": "status",
+    "ScannerStatus": "btpipeline.machine.heartbeat",
+    "default_status_path": "btpipeline.machine.heartbeat",
+    "read_scanner_status": "btpipeline.machine.heartbeat",
+    "write_status": "btpipeline.machine.heartbeat",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -32,7 +34,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'btpipeline.scanner' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"btpipeline.scanner.{module}"), name)
+    qualified = module if "." in module else f"btpipeline.scanner.{module}"
+    value = getattr(importlib.import_module(qualified), name)
     globals()[name] = value
     return value
 

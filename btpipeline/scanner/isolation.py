@@ -1,8 +1,8 @@
 """What the scanner does to protect itself at start: nice -10 and the reserved cores.
 
-It uses the backtest executor's own back-ends (``btpipeline.executors.isolation``) and its
-core split (``scanner_reserved_cores``), so the scanner pins itself to exactly the cores the
-executor keeps its workers off (``BTPIPELINE_SCANNER_CORES`` /
+It uses the machine layer's isolation back-ends (``btpipeline.machine.isolation``) and the
+executor's core split (``btpipeline.machine.cores``), so the scanner pins itself to exactly the
+cores the executor keeps its workers off (``BTPIPELINE_SCANNER_CORES`` /
 ``BTPIPELINE_LIVE_SCANNER_CPU_RESERVE`` move both). A refusal is reported, never fatal.
 """
 
@@ -13,8 +13,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from btpipeline.executors.config import ExecutionConfig, scanner_reserved_cores
-from btpipeline.executors.isolation import CpuAffinity, NiceLevel
+from btpipeline.machine.cores import scanner_reserved_cores
+from btpipeline.machine.executor_settings import ExecutorSettings
+from btpipeline.machine.isolation import CpuAffinity, NiceLevel
 
 DEFAULT_NICE = -10
 _AUTOGROUP = Path("/proc/sys/kernel/sched_autogroup_enabled")
@@ -52,7 +53,7 @@ class IsolationReport:
 def reserved_cores() -> tuple[tuple[int, ...], str]:
     """The executor's scanner reserve on this machine, and where it came from."""
     available = sorted(os.sched_getaffinity(0))
-    cores = scanner_reserved_cores(ExecutionConfig.from_executor_config({}), available)
+    cores = scanner_reserved_cores(ExecutorSettings.from_env({}), available)
     return cores, "backtest_executor's scanner reserve"
 
 

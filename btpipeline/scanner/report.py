@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from btpipeline.scanner.status import ScannerStatus
+from btpipeline.machine.heartbeat import ScannerStatus
 
 
 def _ms(value: float | None) -> str:

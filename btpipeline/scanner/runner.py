@@ -26,10 +26,10 @@ from types import FrameType
 from typing import Any, Protocol, TextIO
 
 from btpipeline.errors import BtPipelineError, InvalidParameterError
+from btpipeline.machine.heartbeat import ScannerStatus, write_status
 from btpipeline.scanner.feed import CandleFeed
 from btpipeline.scanner.latency import LatencyWindow
 from btpipeline.scanner.scan import ScanPlan, SignalTracker, scan
-from btpipeline.scanner.status import ScannerStatus, write_status
 
 log = logging.getLogger("btpipeline.scanner")
 

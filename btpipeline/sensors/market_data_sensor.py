@@ -18,8 +18,9 @@ from dagster import (
 )
 
 from btpipeline.assets.keys import backtest_key, candles_key
-from btpipeline.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from btpipeline.jobs import AssetJob
+from btpipeline.machine.naming import month_key
+from btpipeline.machine.tags import RANGE_END_TAG, RANGE_START_TAG
 from btpipeline.resources.market_data_store import MarketDataStore
 
 
@@ -58,7 +59,7 @@ def _requests(changed: dict[str, list[str]], strategies: list[str]) -> Iterator[
             yield RunRequest(
                 run_key=f"{epic}:{first}..{last}:{hash(tuple(months)) & 0xFFFFFFFF:x}",
                 asset_selection=keys,
-                tags={RANGE_START_TAG: f"{first}-01", RANGE_END_TAG: f"{last}-01"},
+                tags={RANGE_START_TAG: month_key(first), RANGE_END_TAG: month_key(last)},
             )
 
 

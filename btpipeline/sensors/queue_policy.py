@@ -28,17 +28,10 @@ from dagster import (
 )
 
 from btpipeline.errors import InvalidParameterError
-from btpipeline.executors.priority import JobPriority, priority_from_tags, priority_tags
-from btpipeline.scheduling.deadlines import (
-    BOOSTED_TAG,
-    DEADLINE_STATUS_TAG,
-    DEADLINE_TAG,
-    DEFAULT_ESTIMATE_SECONDS,
-    Verdict,
-    judge,
-    parse_deadline,
-)
-from btpipeline.scheduling.queue_caps import over_cap, queue_caps
+from btpipeline.machine.deadlines import DEFAULT_ESTIMATE_SECONDS, Verdict, judge, parse_deadline
+from btpipeline.machine.priority import JobPriority, priority_from_tags, priority_tags
+from btpipeline.machine.queue_caps import over_cap, queue_caps
+from btpipeline.machine.tags import BOOSTED_TAG, DEADLINE_STATUS_TAG, DEADLINE_TAG
 
 RUNNING = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
 

@@ -42,7 +42,7 @@ from btpipeline.assets.backtests import BACKTEST_RETRY_POLICY
 from btpipeline.assets.failures import step_failure
 from btpipeline.errors import BtPipelineError
 from btpipeline.executors import backtest_executor
-from btpipeline.executors.tags import BACKTEST_POOL
+from btpipeline.machine.tags import BACKTEST_POOL
 from btpipeline.resources.market_data_store import MarketDataStore
 from btpipeline.sweeps.ranking import markdown_top, rank_results
 from btpipeline.sweeps.spec import SweepSpec, SweepTask, build_spec, run_task

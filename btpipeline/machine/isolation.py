@@ -14,7 +14,7 @@ import resource
 from pathlib import Path
 from typing import Protocol
 
-from btpipeline.executors.priority import SchedPolicy
+from btpipeline.machine.priority import SchedPolicy
 
 _POLICY_IDS = {
     SchedPolicy.OTHER: getattr(os, "SCHED_OTHER", 0),
@@ -84,7 +84,7 @@ AUTOGROUP_SELF = Path("/proc/self/autogroup")
 
 def autogroup_enabled() -> bool:
     """Linux's autogroup: CPU time is shared between sessions first, so nice only ranks
-    processes of one session against each other (/work/shared/ISOLATION_NOTES.md)."""
+    processes of one session against each other (benchmarks/scanner_latency.md)."""
     try:
         return AUTOGROUP_SWITCH.read_text().strip() == "1"
     except OSError:
@@ -118,7 +118,8 @@ class AddressSpaceLimit:
     def apply(self) -> str | None:
         limit = self.limit_mb * 1024 * 1024
         try:
-            resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
+            hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
         except (OSError, ValueError) as exc:
             return f"could not set RLIMIT_AS to {self.limit_mb} MiB: {exc}"
         return None

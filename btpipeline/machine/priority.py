@@ -11,7 +11,7 @@ BULK        -20               19     SCHED_IDLE       backfills: run only on oth
 ==========  ================  =====  ===============  ==========================================
 
 Nice and the scheduling class protect the live scanner far better than pinning on this VM
-(see /work/shared/ISOLATION_NOTES.md). Lowering a process's priority is always allowed; if the
+(see benchmarks/scanner_latency.md). Lowering a process's priority is always allowed; if the
 kernel refuses a policy the worker keeps the default and the executor logs a warning.
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 
-from btpipeline.executors.tags import DAGSTER_PRIORITY_TAG, PREEMPTIBLE_TAG, RUN_PRIORITY_TAG
+from btpipeline.machine.tags import DAGSTER_PRIORITY_TAG, PREEMPTIBLE_TAG, RUN_PRIORITY_TAG
 
 
 class SchedPolicy(enum.Enum):

@@ -10,21 +10,32 @@ else the defaults below: urgent work is rare by nature, bulk backfills may queue
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from btpipeline.errors import BtPipelineError, InvalidParameterError
-from btpipeline.executors.priority import JobPriority
+from pydantic import Field
 
-ENV_PREFIX = "BTPIPELINE_QUEUE_CAP_"
-DEFAULT_CAPS: dict[JobPriority, int] = {
-    JobPriority.CRITICAL: 10,
-    JobPriority.HIGH: 25,
-    JobPriority.NORMAL: 100,
-    JobPriority.LOW: 250,
-    JobPriority.BULK: 1000,
-}
+from btpipeline.errors import BtPipelineError
+from btpipeline.machine.priority import JobPriority
+from btpipeline.machine.settings import SettingsModel, env_var
+
+
+class QueueCapSettings(SettingsModel):
+    """How many runs of each priority may wait at once (``BTPIPELINE_QUEUE_CAP_<PRIORITY>``)."""
+
+    queue_cap_critical: int = Field(default=10, ge=0, description="Queued CRITICAL runs.")
+    queue_cap_high: int = Field(default=25, ge=0, description="Queued HIGH runs.")
+    queue_cap_normal: int = Field(default=100, ge=0, description="Queued NORMAL runs.")
+    queue_cap_low: int = Field(default=250, ge=0, description="Queued LOW runs.")
+    queue_cap_bulk: int = Field(
+        default=1000, ge=0, description="Queued BULK runs (0 refuses every run of a priority).")
+
+    def caps(self) -> dict[JobPriority, int]:
+        return {priority: getattr(self, cap_field(priority)) for priority in JobPriority}
+
+
+def cap_field(priority: JobPriority) -> str:
+    return f"queue_cap_{priority.name.lower()}"
 
 
 class QueueFullError(BtPipelineError, RuntimeError):
@@ -34,28 +45,13 @@ class QueueFullError(BtPipelineError, RuntimeError):
         super().__init__(
             f"The run queue is full for {priority.name} work: {queued} {priority.name} run(s) "
             f"queued, cap {cap}. Nothing was submitted. Fix: wait for queued runs to start, "
-            f"submit at another priority, or raise {ENV_PREFIX}{priority.name}.")
+            f"submit at another priority, or raise {env_var(cap_field(priority))}.")
         self.priority, self.queued, self.cap = priority, queued, cap
 
 
 def queue_caps(environ: Mapping[str, str] | None = None) -> dict[JobPriority, int]:
     """The cap per priority, env overrides applied; a bad value names the variable."""
-    environ = os.environ if environ is None else environ
-    caps = dict(DEFAULT_CAPS)
-    for priority in JobPriority:
-        raw = environ.get(ENV_PREFIX + priority.name)
-        if raw is None:
-            continue
-        try:
-            value = int(raw)
-        except ValueError:
-            value = -1
-        if value < 0:
-            raise InvalidParameterError(
-                f"{ENV_PREFIX}{priority.name}={raw!r} is not a cap. Fix: set it to a whole "
-                "number >= 0 (0 refuses every run of that priority) or unset it.")
-        caps[priority] = value
-    return caps
+    return QueueCapSettings.from_env(environ=environ).caps()
 
 
 def check_room(priority: JobPriority, queued: Iterable[JobPriority],

@@ -20,7 +20,6 @@ from typing import Any, Literal
 
 from btpipeline import settings
 
-STATUS_ENV = "BTPIPELINE_SCANNER_STATUS"
 SCHEMA_VERSION = 1
 STALE_AFTER_CADENCES = 3.0
 MIN_STALE_SECONDS = 1.0
@@ -29,8 +28,7 @@ ScannerState = Literal["running", "stale", "stopped"]
 
 def default_status_path() -> Path:
     """``$BTPIPELINE_SCANNER_STATUS``, else ``<BTPIPELINE_HOME>/scanner/status.json``."""
-    default = settings.btpipeline_home() / "scanner" / "status.json"
-    return Path(os.environ.get(STATUS_ENV) or default)
+    return settings.default_scanner_status()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,10 +21,8 @@ import datetime as dt
 import enum
 
 from btpipeline.errors import InvalidParameterError
+from btpipeline.machine.tags import DEADLINE_TAG
 
-DEADLINE_TAG = "btpipeline/deadline"
-DEADLINE_STATUS_TAG = "btpipeline/deadline_status"
-BOOSTED_TAG = "btpipeline/deadline_boosted"
 DEFAULT_ESTIMATE_SECONDS = 300.0
 BOOST_FACTOR = 3.0
 
