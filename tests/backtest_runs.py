@@ -7,7 +7,7 @@ from typing import Any
 from dagster import AssetRecordsFilter, DagsterInstance, ExecuteInProcessResult
 
 from btpipeline.assets.keys import backtest_key, candles_key
-from btpipeline.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
+from btpipeline.machine.tags import RANGE_END_TAG, RANGE_START_TAG
 from btpipeline.definitions import build_definitions
 
 
