@@ -111,8 +111,9 @@ def _run(context: AssetExecutionContext, strategy: str, epic_name: str, config: 
 
 def _metadata(metrics: Mapping[str, float], timings: Mapping[str, int],
               fills: int) -> dict[str, MetadataValue]:
-    meta: dict[str, MetadataValue] = {k: MetadataValue.float(float(v))
-                                      for k, v in metrics.items() if v == v and abs(v) != float("inf")}
+    meta: dict[str, MetadataValue] = {
+        k: MetadataValue.float(float(v))
+        for k, v in metrics.items() if v == v and abs(v) != float("inf")}
     meta.update({k: MetadataValue.int(int(v)) for k, v in timings.items()})
     meta["fills"] = MetadataValue.int(fills)
     return meta

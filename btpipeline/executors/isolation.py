@@ -34,7 +34,8 @@ class IsolationSpec:
 
 
 class IsolationBackend(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def apply(self) -> str | None: ...
 
@@ -118,7 +119,8 @@ class AddressSpaceLimit:
     def apply(self) -> str | None:
         limit = self.limit_mb * 1024 * 1024
         try:
-            resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
+            hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
         except (OSError, ValueError) as exc:
             return f"could not set RLIMIT_AS to {self.limit_mb} MiB: {exc}"
         return None
