@@ -11,7 +11,7 @@ BULK        -20               19     SCHED_IDLE       backfills: run only on oth
 ==========  ================  =====  ===============  ==========================================
 
 Nice and the scheduling class protect the live scanner far better than pinning on this VM
-(see /work/shared/ISOLATION_NOTES.md). Lowering a process's priority is always allowed; if the
+(see benchmarks/scanner_latency.md). Lowering a process's priority is always allowed; if the
 kernel refuses a policy the worker keeps the default and the executor logs a warning.
 """
 
