@@ -1,10 +1,7 @@
-"""The definitions load, and `dagster dev` serves the same ones with and without -w."""
-
-
+"""The definitions load: a backtest asset per strategy and epic, the reports, the jobs.
+`dagster dev` serving them: tests/system/test_dagster_dev_definitions.py."""
 
 from btpipeline.definitions import defs
-
-ASSET_KEYS = "{ assetNodes { assetKey { path } } }"
 
 
 def test_definitions_hold_a_backtest_per_strategy_and_epic() -> None:

@@ -1,4 +1,5 @@
-"""backtest_executor end to end: real runs through execute_job on a temporary instance."""
+"""backtest_executor end to end: real runs through execute_job on a temporary instance.
+Interrupting the process that runs one: tests/system/test_executor_run_termination.py."""
 
 from __future__ import annotations
 

@@ -32,7 +32,6 @@ def test_the_market_data_store_works_inside_a_dagster_run(tmp_path) -> None:
     assert result.output_for_node("bars") == len(january)
 
 
-
 def test_the_results_database_works_inside_a_dagster_run(results_db: ResultsDatabase) -> None:
     @asset
     def counts(results_db: ResultsDatabase) -> dict[str, int]:

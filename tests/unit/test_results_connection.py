@@ -1,4 +1,5 @@
-"""ResultsDatabase configuration and connection errors: URLs, schemas, Dagster wiring."""
+"""ResultsDatabase configuration and connection errors: URLs, schemas, the resource's fields.
+Inside a Dagster run: tests/dagster/test_resources_in_a_run.py."""
 
 from __future__ import annotations
 
