@@ -19,6 +19,7 @@ import psutil
 
 SESSION_ENV = "BTPIPELINE_TEST_SESSION"
 TERM_GRACE_S = 5.0
+SETTLE_S = 1.0
 # Python's own helpers of the pytest process: they exit with it (EOF on their pipe) and the
 # executor's later runs reuse the forkserver, so they are neither leftovers nor swept.
 MULTIPROCESSING_HELPERS = ("multiprocessing.forkserver", "multiprocessing.resource_tracker")
@@ -100,8 +101,10 @@ def _status(proc: psutil.Process) -> str:
 
 
 def end_processes(procs: Iterable[psutil.Process]) -> list[Cleaned]:
-    """SIGCONT the stopped ones, SIGTERM all, SIGKILL whatever outlives the grace period."""
-    procs = list(procs)
+    """Let the ones already on their way out finish (a forkserver whose parent just exited
+    leaves on its own), then SIGCONT the stopped ones, SIGTERM all, SIGKILL whatever outlives
+    the grace period."""
+    _, procs = psutil.wait_procs(list(procs), timeout=SETTLE_S)
     seen = {p.pid: (_cmdline(p), _status(p)) for p in procs}
     for proc in procs:
         try:
