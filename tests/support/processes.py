@@ -105,6 +105,7 @@ def end_processes(procs: Iterable[psutil.Process]) -> list[Cleaned]:
     leaves on its own), then SIGCONT the stopped ones, SIGTERM all, SIGKILL whatever outlives
     the grace period."""
     _, procs = psutil.wait_procs(list(procs), timeout=SETTLE_S)
+    procs = [p for p in procs if _alive(p)]  # a zombie has ended: its parent reaps it
     seen = {p.pid: (_cmdline(p), _status(p)) for p in procs}
     for proc in procs:
         try:
