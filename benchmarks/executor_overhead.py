@@ -1,4 +1,5 @@
-"""Per-step executor overhead: in-process vs stock multiprocess (spawn, forkserver) vs backtest_executor.
+"""Per-step executor overhead: in-process vs stock multiprocess (spawn, forkserver) vs
+backtest_executor.
 
 The same job of N trivial ops (each returns an int) runs under each executor on a fresh SQLite
 instance; every configuration runs in its own Python process (so each gets its own forkserver
@@ -48,8 +49,8 @@ EXECUTORS = {
     "backtest_executor_no_timing_events": (backtest_executor, {
         "max_concurrent_backtests": 2, "execution_mode": "STANDALONE",
         "record_step_timings": False}),
-    "backtest_executor_file_logs": (backtest_executor,
-                                    {"max_concurrent_backtests": 2, "execution_mode": "STANDALONE"}),
+    "backtest_executor_file_logs": (backtest_executor, {
+        "max_concurrent_backtests": 2, "execution_mode": "STANDALONE"}),
     "backtest_executor_file_logs_unbatched": (backtest_executor, {
         "max_concurrent_backtests": 2, "execution_mode": "STANDALONE", "max_steps_per_batch": 1}),
 }
@@ -172,7 +173,8 @@ def _report(results: list[dict], storage: str) -> str:
         if r["name"].startswith("backtest") and r["summaries"][-1]:
             s = r["summaries"][-1]
             phases = ", ".join(f"{p} {s[f'{p}_p50_us']}/{s[f'{p}_p99_us']}" for p in (
-                "queue_wait", "dispatch", "compute", "event_write", "event_send", "result", "total"))
+                "queue_wait", "dispatch", "compute", "event_write", "event_send", "result",
+                "total"))
             lines.append(f"- {r['name']} x{r['steps']}: {phases}; worker startup ms "
                          f"{s['worker_startup_ms']}")
     for r in results:

@@ -60,7 +60,8 @@ def main() -> None:
             _time_range(job, instance, keys[:1], 1)  # warm-up
             for n in sizes:
                 rows.append((label, n, _time_range(job, instance, keys[:n], 3)))
-        print("| partitions | in one run | seconds (median of 3) | ms per partition beyond the first |")
+        print("| partitions | in one run | seconds (median of 3) "
+              "| ms per partition beyond the first |")
         print("|---|---|---|---|")
         base = {label: s for label, n, s in rows if n == 1}
         for label, n, s in rows:

@@ -82,7 +82,7 @@ class ScannerProcess:
 
     def __init__(self, home: Path, name: str, cadence: float, protected: bool) -> None:
         self.log = home / f"latency-{name}.csv"
-        args = [sys.executable, "-m", "btpipeline.cli", "scanner", "--cadence-seconds",
+        args = [sys.executable, "-m", "btpipeline", "scanner", "--cadence-seconds",
                 str(cadence), "--budget-ms", str(BUDGET_MS), "--epics", ",".join(EPICS),
                 "--latency-log", str(self.log), "--window", "100000"]
         if not protected:

@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from btpipeline import settings
 from btpipeline.errors import BtPipelineError
@@ -192,11 +193,12 @@ def _add_scanner_parsers(sub: argparse._SubParsersAction, data_dir: dict) -> Non
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="btpipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    data_dir = dict(default=str(settings.default_data_dir()),
-                    help="candle store folder (default: %(default)s)")
+    data_dir: dict[str, Any] = dict(default=str(settings.default_data_dir()),
+                                    help="candle store folder (default: %(default)s)")
 
     gen = sub.add_parser("generate", help="write deterministic synthetic 1-minute candles")
-    gen.add_argument("--epics", type=_epics, required=True, help="comma-separated, e.g. EURUSD,GBPUSD")
+    gen.add_argument("--epics", type=_epics, required=True,
+                     help="comma-separated, e.g. EURUSD,GBPUSD")
     gen.add_argument("--start", type=_date, required=True)
     gen.add_argument("--end", type=_date, required=True, help="inclusive")
     gen.add_argument("--seed", type=int, default=7)
@@ -214,7 +216,8 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--data-dir", **data_dir)
     imp.set_defaults(func=cmd_import)
 
-    demo = sub.add_parser("demo", help="generate sample data, backfill backtests through Dagster, print reports")
+    demo = sub.add_parser(
+        "demo", help="generate sample data, backfill backtests through Dagster, print reports")
     demo.add_argument("--strategies", type=_names, default=None, help="default: all")
     demo.add_argument("--epics", type=_epics, default=["EURUSD", "GBPUSD"])
     demo.add_argument("--start", type=_date, default=dt.date(2024, 1, 1))

@@ -24,7 +24,8 @@ from btpipeline.sweeps.job import sweep_job
 
 def default_resources() -> dict[str, object]:
     """The resources a deployment uses; URLs and paths come from the environment at run time
-    (``BTPIPELINE_RESULTS_URL``, ``BTPIPELINE_DATA_DIR``), so no secret lands in a file or the UI."""
+    (``BTPIPELINE_RESULTS_URL``, ``BTPIPELINE_DATA_DIR``), so no secret lands in a file or the
+    UI."""
     results_db = (ResultsDatabase(url=EnvVar("BTPIPELINE_RESULTS_URL"))
                   if os.environ.get("BTPIPELINE_RESULTS_URL") else ResultsDatabase())
     market_data = (MarketDataStore(root=EnvVar("BTPIPELINE_DATA_DIR"))

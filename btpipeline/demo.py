@@ -41,7 +41,8 @@ def backfill(instance: DagsterInstance, strategies: list[str], epics: list[str],
     """One run over the partition range: candles (generated if missing), then backtests."""
     selection = [candles_key(e) for e in epics] + [backtest_key(s, e) for s in strategies
                                                     for e in epics]
-    tags = {RANGE_START_TAG: month_key(start), RANGE_END_TAG: month_key(end), "btpipeline/source": "demo"}
+    tags = {RANGE_START_TAG: month_key(start), RANGE_END_TAG: month_key(end),
+            "btpipeline/source": "demo"}
     with execute_job(reconstructable(market_data_job_def), instance=instance, tags=tags,
                      run_config=_candles_config(epics), asset_selection=selection) as result:
         return result.success
@@ -63,7 +64,8 @@ def run_demo(strategies: list[str] | None, epics: list[str], start: dt.date, end
     began = time.perf_counter()
     instance = DagsterInstance.get()
     print(f"Backfilling {len(strategies)} strategies x {len(epics)} epics over "
-          f"{month_key(start)}..{month_key(end)} on the Dagster instance at {instance.root_directory}")
+          f"{month_key(start)}..{month_key(end)} on the Dagster instance at "
+          f"{instance.root_directory}")
     if not backfill(instance, strategies, epics, start, end):
         print("The backfill run failed: open it in the UI (see below) or read its logs above.")
         return 1
@@ -77,5 +79,6 @@ def run_demo(strategies: list[str] | None, epics: list[str], start: dt.date, end
     print(f"Demo finished in {time.perf_counter() - began:.1f} s.\n"
           "Open it in the Dagster UI:\n"
           "  export DAGSTER_HOME=$PWD/.dagster_home && dagster dev -w workspace.yaml\n"
-          f"  then http://127.0.0.1:3000/assets/report/{strategies[0]} (metrics table and equity curve)")
+          f"  then http://127.0.0.1:3000/assets/report/{strategies[0]} "
+          "(metrics table and equity curve)")
     return 0

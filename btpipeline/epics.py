@@ -35,12 +35,18 @@ class Epic:
 EPICS: dict[str, Epic] = {
     e.name: e
     for e in (
-        Epic("EURUSD", pip_size=0.0001, spread_pips=0.8, reference_price=1.10, annual_volatility=0.07),
-        Epic("GBPUSD", pip_size=0.0001, spread_pips=1.2, reference_price=1.27, annual_volatility=0.08),
-        Epic("USDJPY", pip_size=0.01, spread_pips=1.0, reference_price=150.0, annual_volatility=0.09),
-        Epic("AUDUSD", pip_size=0.0001, spread_pips=1.0, reference_price=0.66, annual_volatility=0.10),
-        Epic("USDCHF", pip_size=0.0001, spread_pips=1.4, reference_price=0.88, annual_volatility=0.07),
-        Epic("USDCAD", pip_size=0.0001, spread_pips=1.5, reference_price=1.36, annual_volatility=0.06),
+        Epic("EURUSD", pip_size=0.0001, spread_pips=0.8,
+             reference_price=1.10, annual_volatility=0.07),
+        Epic("GBPUSD", pip_size=0.0001, spread_pips=1.2,
+             reference_price=1.27, annual_volatility=0.08),
+        Epic("USDJPY", pip_size=0.01, spread_pips=1.0,
+             reference_price=150.0, annual_volatility=0.09),
+        Epic("AUDUSD", pip_size=0.0001, spread_pips=1.0,
+             reference_price=0.66, annual_volatility=0.10),
+        Epic("USDCHF", pip_size=0.0001, spread_pips=1.4,
+             reference_price=0.88, annual_volatility=0.07),
+        Epic("USDCAD", pip_size=0.0001, spread_pips=1.5,
+             reference_price=1.36, annual_volatility=0.06),
     )
 }
 

@@ -1,45 +1,106 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures, the layer markers, per-layer timeouts, and the process guard.
 
-# ==== BEGIN results-database fixtures (PostgreSQL / results part; keep other fixtures outside) ====
+Layers (by directory): ``tests/unit`` (pure, fast: the inner loop), ``tests/dagster``
+(in-process Dagster), ``tests/system`` (real processes, daemons, services, browser). Each test
+gets its layer's marker and, unless it sets its own ``@pytest.mark.timeout``, its layer's
+timeout.
+"""
+
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.engine import URL
 
 from btpipeline.resources.results_database import ResultsDatabase
-from btpipeline.results.engine import normalize_url, redact
+from btpipeline.results.engine import normalize_url
+from tests.support import processes
+from tests.support.postgres import PG_TEST_URL, require_postgres
 
-PG_TEST_URL = os.environ.get("BTPIPELINE_TEST_PG_URL",
-                             "postgresql://postgres@127.0.0.1:5432/test")
+TESTS = Path(__file__).resolve().parent
+LAYER_TIMEOUT_S = {"unit": 60, "dagster": 300, "system": 600}
+_CLEANED: list[tuple[str, processes.Cleaned]] = []
+
+# Exported before any test starts a process, so every process the session starts carries it.
+processes.mark_session()
 
 
-def _postgres_unreachable() -> str | None:
-    """None if the test server answers, else why not."""
-    engine = create_engine(normalize_url(PG_TEST_URL), connect_args={"connect_timeout": 3})
+# ==== BEGIN layers, timeouts and the process guard ====
+
+
+def layer_of(path: Path) -> str | None:
+    """``unit``, ``dagster`` or ``system`` for a test file under that folder of tests/."""
     try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        first = Path(path).resolve().relative_to(TESTS).parts[0]
+    except (ValueError, IndexError):
         return None
-    except Exception as error:  # any failure means "not usable"
-        return f"{type(error).__name__}: {str(error).strip().splitlines()[0]}"
-    finally:
-        engine.dispose()
+    return first if first in LAYER_TIMEOUT_S else None
 
 
-def require_postgres() -> None:
-    """Skip when the server is down, unless CI is set: then fail loudly."""
-    reason = _postgres_unreachable()
-    if reason is None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        layer = layer_of(item.path)
+        if layer is None:
+            continue
+        item.add_marker(getattr(pytest.mark, layer))
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(LAYER_TIMEOUT_S[layer]))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A timed-out test says which limit it hit and how to change it."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and "Timeout (>" in str(report.longrepr):
+        marker = item.get_closest_marker("timeout")
+        limit = marker.args[0] if marker and marker.args else "?"
+        report.sections.append(("timeout", (
+            f"{item.nodeid} ran longer than its {limit} s timeout (layer "
+            f"{layer_of(item.path)}: default {LAYER_TIMEOUT_S.get(layer_of(item.path) or '')} s, "
+            "set in tests/conftest.py). Fix: find what it waits for in the stack above, or give "
+            "the test @pytest.mark.timeout(<seconds>) if it legitimately needs longer.")))
+
+
+def sweep(where: str, procs: list) -> None:
+    """End ``procs`` and remember them for the end-of-session report."""
+    _CLEANED.extend((where, cleaned) for cleaned in processes.end_processes(procs))
+
+
+@pytest.fixture(autouse=True)
+def _processes_started_by_the_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each system test: end the processes it started that outlived it (not those of a
+    longer-lived fixture, e.g. a module's ``dagster dev``: they go at session end)."""
+    if layer_of(request.path) != "system":
+        yield
         return
-    message = f"PostgreSQL at {redact(PG_TEST_URL)} is unreachable ({reason})"
-    if os.environ.get("CI"):
-        pytest.fail(f"{message}; CI is set, so the PostgreSQL tests must run.", pytrace=False)
-    pytest.skip(f"{message}; start it or set BTPIPELINE_TEST_PG_URL (CI unset, so skipping).")
+    before = {p.pid for p in processes.session_processes()}
+    yield
+    leftovers = [p for p in processes.session_processes()
+                 if p.pid not in before and not processes.ancestors(p) & before]
+    sweep(request.node.nodeid, leftovers)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    sweep("session end", processes.session_processes())
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if not _CLEANED:
+        return
+    terminalreporter.section("processes left behind by the tests (ended by tests/conftest.py)")
+    for where, cleaned in _CLEANED:
+        terminalreporter.write_line(f"{where}: {cleaned.describe()}")
+
+
+# ==== END layers, timeouts and the process guard ====
+
+
+# ==== BEGIN results-database fixtures (PostgreSQL / results part; keep other fixtures outside) ====
 
 
 @pytest.fixture
@@ -70,4 +131,25 @@ def results_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Resul
     db = _make_results_db(request.param, tmp_path, request)
     yield db
     db.dispose()
+
+
+def _admin_url() -> URL:
+    return make_url(PG_TEST_URL).set(drivername="postgresql+psycopg2")
+
+
+@pytest.fixture
+def pg_database() -> Iterator[URL]:
+    """A fresh, empty database ``btp_dagster_<uuid>`` for a Dagster instance on PostgreSQL;
+    dropped (connections forced) after the test."""
+    require_postgres()
+    name = f"btp_dagster_{uuid.uuid4().hex}"
+    admin = create_engine(_admin_url(), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield _admin_url().set(database=name)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
 # ==== END results-database fixtures ====

@@ -89,7 +89,8 @@ def _candles(frame: pd.DataFrame, timestamp_ns: np.ndarray, lines: np.ndarray,
     prices = [_numbers(frame[name], name, lines, source) for name in PRICE_FIELDS]
     if volume is None:
         volume = np.zeros(len(frame), dtype=np.float64)
-    candles = Candles(np.ascontiguousarray(timestamp_ns), *prices, volume)
+    open_, high, low, close = prices
+    candles = Candles(np.ascontiguousarray(timestamp_ns), open_, high, low, close, volume)
     if len(candles) == 0:
         raise DataValidationError(source, None, "the file has no candle rows",
                                   "export the candles again; the file has no data lines")

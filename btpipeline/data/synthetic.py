@@ -128,8 +128,8 @@ def month_candles(epic: Epic, year: int, month: int, seed: int) -> Candles:
     low = np.maximum(np.minimum(open_, close) - low_wick, 1)
     activity = 0.6 + 0.4 * np.abs(shocks[0])  # bigger moves trade more
     volume = np.maximum(np.rint(BASE_VOLUME * profile * activity * np.exp(0.4 * shocks[3])), 1.0)
-    prices = (t / float(scale) for t in (open_, high, low, close))  # exact decimal rounding
-    return Candles(minutes * NS_PER_MINUTE, *prices, volume)
+    o, h, lo, c = (t / float(scale) for t in (open_, high, low, close))  # exact decimal rounding
+    return Candles(minutes * NS_PER_MINUTE, o, h, lo, c, volume)
 
 
 def check_arguments(start: dt.date, end: dt.date, seed: int) -> None:

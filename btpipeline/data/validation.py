@@ -7,6 +7,7 @@ minutes) are data, not errors.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -46,13 +47,16 @@ def _timestamp_rules(c: Candles) -> list[_Rule]:
     ]
 
 
+def _price_message(name: str, values: np.ndarray, i: int) -> str:
+    return f"{name} price is {float(values[i])!r} (must be a positive finite number)"
+
+
 def _price_rules(c: Candles) -> list[_Rule]:
     rules: list[_Rule] = []
     for name in PRICE_FIELDS:
         values = getattr(c, name)
         bad = ~(values > 0) | ~np.isfinite(values)  # NaN compares False, so ~(> 0) catches it
-        rules.append((bad, lambda i, n=name, v=values: f"{n} price is {float(v[i])!r} (must be a "
-                                                       "positive finite number)", _FIX_LINE))
+        rules.append((bad, functools.partial(_price_message, name, values), _FIX_LINE))
     body_high = np.fmax(c.open, c.close)
     body_low = np.fmin(c.open, c.close)
     rules.append((c.high < body_high, lambda i: f"high {float(c.high[i])!r} is below "

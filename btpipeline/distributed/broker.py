@@ -3,7 +3,7 @@
 Both the workers (``celery_app``) and the Dagster run (``job``'s executor) read the same two
 variables, so one ``export`` on every machine points the whole deployment at one broker.
 RabbitMQ is the default broker: it honours message priorities the way dagster-celery assumes
-(higher number first; Redis inverts them, see /work/shared/DAGSTER_NOTES.md). ``rpc://`` is
+(higher number first; Redis's transport inverts them). ``rpc://`` is
 the default result backend: results travel back over the broker to the run that sent the
 task, so no second service (nor the ``redis`` client package) is needed.
 """

@@ -1,6 +1,6 @@
 """btpipeline's Dagster executor: warm, isolated worker processes for backtests.
 
-Public API (pinned by tests/test_executor_unit.py)::
+Public API (pinned by tests/unit/test_executor_unit.py)::
 
     from btpipeline.executors import backtest_executor, JobPriority, priority_tags
 

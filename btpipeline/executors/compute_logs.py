@@ -104,7 +104,7 @@ class FileComputeLogManager(internals.LocalComputeLogManager):
             if self.mirror_to_terminal:
                 mirror = _TerminalMirror(paths, streams, self.mirror_interval_seconds)
                 stack.callback(mirror.stop)  # runs after the redirections are undone
-            for stream, path in zip(streams, paths):
+            for stream, path in zip(streams, paths, strict=True):
                 stack.enter_context(internals.redirect_to_file(stream, path))
             if mirror is not None:
                 mirror.start()
@@ -124,7 +124,7 @@ class _TerminalMirror:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pairs: list[tuple[Any, int]] = []
-        for path, stream in zip(paths, streams):
+        for path, stream in zip(paths, streams, strict=True):
             fd = _fileno(stream)
             if fd is None:
                 continue

@@ -96,7 +96,8 @@ def new_active_execution(
 
 def plan_uses_pools(plan: ExecutionPlan) -> bool:
     """Whether any step of the plan claims a Dagster concurrency pool slot."""
-    return any(_pool_key_for_step(step) for step in plan.steps)
+    # Dagster annotates ExecutionStep, but only reads .pool and .tags, which every step has.
+    return any(_pool_key_for_step(step) for step in plan.steps)  # type: ignore[arg-type]
 
 
 def set_pool_limit(instance: DagsterInstance, pool: str, slots: int) -> int | None:
@@ -176,7 +177,7 @@ class StepRunner:
         with ``build_subset_plan`` exactly as ``ExecutionPlan.build`` does. Keys not in the
         whole-job plan (resolved dynamic steps) take Dagster's own path.
         """
-        if self._full_plan is None:
+        if self._full_plan is None or self._resolved_config is None:
             self._resolved_config = ResolvedRunConfig.build(self._job_def, self._run_config)
             self._full_plan = ExecutionPlan.build(
                 self._job_def, self._resolved_config, known_state=KnownExecutionState(),

@@ -321,7 +321,8 @@ class DispatchLoop:
         self._startup_failures = 0
         self.worker_pids.add(ready.pid)
         startup = worker.startup_ms or 0.0
-        (self.replacement_ready_ms if worker.replaces is not None else self.startup_ms).append(startup)
+        startups = self.replacement_ready_ms if worker.replaces is not None else self.startup_ms
+        startups.append(startup)
         if worker.replaces is None and not ready.warnings:
             return
         what = (f"replacing worker {worker.replaces}" if worker.replaces is not None
@@ -406,7 +407,7 @@ class DispatchLoop:
         self._active.handle_event(event)
 
     def _fail_step(
-        self, key: str, exc: Exception, allow_retry: bool = True
+        self, key: str, exc: BaseException, allow_retry: bool = True
     ) -> Iterator[internals.DagsterEvent]:
         """Fail an in-flight step from the parent (its worker already killed or never used)."""
         flight = self._in_flight[key]
@@ -436,9 +437,8 @@ class DispatchLoop:
         for worker in self._busy_workers():
             used = rss_mb(worker)
             if used > limit:
-                yield from self._kill_and_fail(
-                    worker, lambda key, w=worker, u=used: WorkerMemoryLimitExceeded(
-                        key, w.pid, limit, u))
+                yield from self._kill_and_fail(worker, functools.partial(
+                    WorkerMemoryLimitExceeded, pid=worker.pid, limit_mb=limit, used_mb=used))
 
     def _check_timeouts(self) -> Iterator[internals.DagsterEvent]:
         now = time.monotonic_ns()
@@ -449,9 +449,9 @@ class DispatchLoop:
             if self._guard is not None:  # time paused by the fast path is not the step's
                 elapsed -= self._guard.paused_seconds() - flight.paused_s_at_dispatch
             if elapsed > flight.timeout_s and flight.step.key in self._in_flight:
-                yield from self._kill_and_fail(
-                    flight.worker, lambda key, f=flight, e=elapsed: StepTimeout(
-                        key, f.worker.pid, f.timeout_s, e))
+                yield from self._kill_and_fail(flight.worker, functools.partial(
+                    StepTimeout, pid=flight.worker.pid, timeout_s=flight.timeout_s,
+                    elapsed_s=elapsed))
 
     def _kill_and_fail(
         self, worker: Worker, make_exc: Callable[[str], Exception]

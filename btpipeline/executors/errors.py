@@ -39,7 +39,8 @@ class StepTimeout(ExecutorError, TimeoutError):
             f"default_step_timeout_seconds); worker pid {pid} was killed and replaced. Fix: make "
             "the step faster or split it, or raise the btpipeline/timeout_seconds op tag."
         )
-        self.step_key, self.pid, self.timeout_s, self.elapsed_s = step_key, pid, timeout_s, elapsed_s
+        self.step_key, self.pid = step_key, pid
+        self.timeout_s, self.elapsed_s = timeout_s, elapsed_s
 
 
 class WorkerLost(ExecutorError, ChildProcessError):

@@ -97,7 +97,8 @@ class BacktestExecutor(internals.Executor):
             guard = self._load_guard(plan_context, priority, slot_cores)
             pool = WorkerPool(self._mp_context(plan_context),
                               self._spec_factory(plan_context, execution_plan, priority),
-                              slot_cores, guard and guard.register, guard and guard.unregister)
+                              slot_cores, guard.register if guard is not None else None,
+                              guard.unregister if guard is not None else None)
             stack.callback(pool.shutdown)
             if guard is not None:
                 stack.callback(guard.stop)  # runs first: SIGCONT before the workers are stopped
@@ -192,7 +193,7 @@ class BacktestExecutor(internals.Executor):
         priority: JobPriority,
     ):
         cfg = self.config
-        common = dict(
+        common: dict[str, Any] = dict(
             instance_ref=ctx.instance.get_ref(), recon_job=ctx.reconstructable_job,
             dagster_run=ctx.dagster_run, run_config=ctx.run_config,
             repository_load_data=plan.repository_load_data, retry_mode=self.retries,

@@ -72,7 +72,7 @@ def _serve(conn: Connection, runner: StepRunner, pop_write_ns: object) -> None:
             return
         if request is None:
             return
-        _run_step(conn, runner, request, pop_write_ns)  # type: ignore[arg-type]
+        _run_step(conn, runner, request, pop_write_ns)
 
 
 def _run_step(conn: Connection, runner: StepRunner, request: StepRequest, pop_write_ns) -> None:

@@ -85,7 +85,7 @@ class WorkerPool:
 
     def _spawn(self, slot: int, core: int | None, replaces: int | None = None) -> Worker:
         worker_id, self._next_id = self._next_id, self._next_id + 1
-        parent_conn, child_conn = self._ctx.Pipe(duplex=True)  # type: ignore[attr-defined]
+        parent_conn, child_conn = self._ctx.Pipe(duplex=True)
         flags = PauseFlags(self._ctx)
         spec = self._make_spec(worker_id, core)._replace(pause_flags=flags.array)
         process = self._ctx.Process(  # type: ignore[attr-defined]

@@ -1,7 +1,7 @@
 """The neutral machine layer: what the executor, the scanner, the client and the sensors share.
 
 Nothing here imports Dagster, the executor, the assets or the resources (pinned by
-``tests/test_no_dagster_imports.py``), so the live scanner and the client can use it without
+``tests/unit/test_no_dagster_imports.py``), so the live scanner and the client can use it without
 loading Dagster. Modules, each imported by its full path (this package re-exports nothing):
 
 * ``priority``: :class:`JobPriority`, :class:`SchedPolicy`, priority tags;

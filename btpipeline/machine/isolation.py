@@ -34,7 +34,8 @@ class IsolationSpec:
 
 
 class IsolationBackend(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def apply(self) -> str | None: ...
 
@@ -84,7 +85,7 @@ AUTOGROUP_SELF = Path("/proc/self/autogroup")
 
 def autogroup_enabled() -> bool:
     """Linux's autogroup: CPU time is shared between sessions first, so nice only ranks
-    processes of one session against each other (benchmarks/scanner_latency.md)."""
+    processes of one session against each other."""
     try:
         return AUTOGROUP_SWITCH.read_text().strip() == "1"
     except OSError:

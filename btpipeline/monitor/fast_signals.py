@@ -16,7 +16,7 @@ load guard needs to react within 250 ms, so it measures over its own sampling wi
   window from ``/proc/<pid>/schedstat`` (time it was runnable but not running: its own stall).
 * **memory**: the machine's used fraction.
 
-Each read costs tens of microseconds (see /work/shared/ISOLATION_NOTES.md).
+Each read costs tens of microseconds.
 """
 
 from __future__ import annotations

@@ -16,8 +16,10 @@ from btpipeline.monitor.breaker import BreakerThresholds
 class ResourceMonitorSettings(ConfigurableResource):
     """Thresholds of the circuit breaker and what it controls."""
 
-    cpu_threshold: float = Field(default=0.85, description="Trip when CPU use exceeds this fraction.")
-    memory_threshold: float = Field(default=0.90, description="Trip when memory use exceeds this fraction.")
+    cpu_threshold: float = Field(default=0.85,
+                                 description="Trip when CPU use exceeds this fraction.")
+    memory_threshold: float = Field(default=0.90,
+                                    description="Trip when memory use exceeds this fraction.")
     cpu_pressure_threshold: float = Field(
         default=40.0, description="Trip when /proc/pressure/cpu 'some avg10' exceeds this (%).")
     scanner_latency_budget_ms: float = Field(

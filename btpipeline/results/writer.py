@@ -125,7 +125,7 @@ def _executemany_rows(conn: Connection, target: str, batch: RowBatch) -> None:
     columns = [*(itertools.repeat(value, count) for value in batch.constants.values()),
                *(_sqlite_values(values) for values in batch.columns.values())]
     with _raw_cursor(conn, statement) as cursor:
-        cursor.executemany(statement, zip(*columns))
+        cursor.executemany(statement, zip(*columns, strict=True))
 
 
 def _arrow_column(values: Any) -> pa.Array:

@@ -1,6 +1,6 @@
 """The live signal scanner (``btpipeline scanner``) and its latency heartbeat.
 
-Public API (pinned by tests/test_scanner_unit.py)::
+Public API (pinned by tests/unit/test_scanner_unit.py)::
 
     from btpipeline.scanner import (CandleFeed, ReplayFeed, ScanPlan, Scanner, ScannerConfig,
                                     ScannerStatus, read_scanner_status, default_status_path)

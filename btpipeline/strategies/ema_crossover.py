@@ -27,7 +27,7 @@ class EmaCrossover(Strategy):
         out = {f: require_period(self.name, f, values[f], getattr(EmaCrossoverParams, f))
                for f in ("fast", "slow")}
         require_less(self.name, "fast", out["fast"], "slow", out["slow"])
-        return out
+        return {**out}
 
     def indicator_warmup_bars(self, params: EmaCrossoverParams) -> int:
         return decay_bars(ema_alpha(params.slow)) + 1

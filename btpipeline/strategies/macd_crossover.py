@@ -30,7 +30,7 @@ class MacdCrossover(Strategy):
         out = {f: require_period(self.name, f, values[f], getattr(MacdParams, f))
                for f in ("fast", "slow", "signal")}
         require_less(self.name, "fast", out["fast"], "slow", out["slow"])
-        return out
+        return {**out}
 
     def indicator_warmup_bars(self, params: MacdParams) -> int:
         """Slowest EMA's seed decay, plus the signal span: the signal EMA inherits the MACD

@@ -28,13 +28,15 @@ def require_period(strategy: str, field: str, value: object, default: int) -> in
 def require_number(strategy: str, field: str, value: object, default: float,
                    low: float = -math.inf, high: float = math.inf, low_open: bool = False) -> float:
     """A finite real in ``[low, high]`` (``(low, high]`` when ``low_open``)."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value > low if low_open else value >= low) and value <= high
-    if not ok:
+    number = math.nan  # not a number at all: refused below like a non-finite one
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        number = float(value)
+    above = number > low if low_open else number >= low
+    if not (math.isfinite(number) and above and number <= high):
         bracket = "(" if low_open else "["
         raise bad_parameter(strategy, field, f"a finite number in {bracket}{low}, {high}]", value,
                             f"pass a number in that range, e.g. {field}={default}.")
-    return float(value)
+    return number
 
 
 def require_less(strategy: str, small: str, small_value: float, big: str, big_value: float) -> None:

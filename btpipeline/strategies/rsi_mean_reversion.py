@@ -30,13 +30,12 @@ class RsiMeanReversion(Strategy):
 
     def validate(self, values: dict[str, object]) -> dict[str, object]:
         period = require_period(self.name, "period", values["period"], 14)
-        out: dict[str, object] = {"period": period}
-        for field, default in (("lower", 30.0), ("upper", 70.0), ("exit", 50.0)):
-            out[field] = require_number(self.name, field, values[field], default, 0.0, 100.0)
-        require_less(self.name, "lower", out["lower"], "upper", out["upper"])
-        require_less(self.name, "lower", out["lower"], "exit", out["exit"])
-        require_less(self.name, "exit", out["exit"], "upper", out["upper"])
-        return out
+        levels = {field: require_number(self.name, field, values[field], default, 0.0, 100.0)
+                  for field, default in (("lower", 30.0), ("upper", 70.0), ("exit", 50.0))}
+        require_less(self.name, "lower", levels["lower"], "upper", levels["upper"])
+        require_less(self.name, "lower", levels["lower"], "exit", levels["exit"])
+        require_less(self.name, "exit", levels["exit"], "upper", levels["upper"])
+        return {"period": period, **levels}
 
     def indicator_warmup_bars(self, params: RsiParams) -> int:
         return params.period + decay_bars(1.0 / params.period) + 1

@@ -116,7 +116,7 @@ def _describe_yaml(path: Path, error: yaml.YAMLError) -> str:
 
 
 def _describe(path: Path, error: ValidationError) -> str:
-    problems = _problems(error.errors(include_url=False))
+    problems = _problems([dict(e) for e in error.errors(include_url=False)])
     if len(problems) == 1:
         return f"Invalid universe file {path}: at {problems[0]}"
     return f"Invalid universe file {path} ({len(problems)} problems):\n" + "\n".join(
@@ -180,8 +180,8 @@ def _keys_at(loc: tuple[Any, ...]) -> list[str]:
     if len(loc) >= 2 and loc[0] == "instruments":
         model = Instrument
     elif len(loc) >= 2 and loc[0] == "variants":
-        model = {"costs": CostSettings, "sizing": Sizing}.get(str(loc[2]), Variant) \
-            if len(loc) >= 3 else Variant
+        nested: dict[str, type[BaseModel]] = {"costs": CostSettings, "sizing": Sizing}
+        model = nested.get(str(loc[2]), Variant) if len(loc) >= 3 else Variant
     return [name for name in model.model_fields if name != "name"]
 
 

@@ -209,8 +209,9 @@ class Universe(_Model):
     @model_validator(mode="after")
     def _known_instruments(self) -> Universe:
         for variant in self.variants.values():
-            for i, name in enumerate(variant.instruments or ()):
-                if name in variant.instruments[:i]:
+            names = list(variant.instruments or ())
+            for i, name in enumerate(names):
+                if name in names[:i]:
                     raise universe_error(
                         f"variant {variant.name!r} names instrument {name!r} twice: expected "
                         "each once (one asset each), found a repeat. Fix: delete the repeat.",

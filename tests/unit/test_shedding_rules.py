@@ -1,0 +1,106 @@
+"""The fast path's rules: what trips it per execution mode, and resume hysteresis."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from btpipeline.executors.executor import shed_limits
+from btpipeline.executors.shedding import ShedLimits, ShedMachine, ShedState, trip_reasons
+from btpipeline.machine.cores import ExecutionMode
+from btpipeline.machine.executor_settings import ExecutorSettings
+from btpipeline.monitor.fast_signals import CpuMeter, FastSample
+
+LIMITS = ShedLimits()
+
+
+def _sample(**values: float | None) -> FastSample:
+    base = {"at": 1000.0, "window_s": 0.2, "other_cpu_cores": 0.1, "memory_fraction": 0.3}
+    return FastSample(**{**base, **values})
+
+
+SCANNER = {"scanner_heartbeat_unix": 999.0, "scanner_budget_ms": 100.0,
+           "scanner_last_latency_ms": 5.0}
+
+
+def test_other_processes_filling_the_cores_left_to_them_trip_it():
+    assert trip_reasons(_sample(other_cpu_cores=0.95, **SCANNER), LIMITS, free_cores=1)
+    assert not trip_reasons(_sample(other_cpu_cores=0.5, **SCANNER), LIMITS, free_cores=1)
+
+
+def test_busy_cores_do_not_trip_it_without_a_live_scanner():
+    assert not trip_reasons(_sample(other_cpu_cores=1.9), LIMITS, free_cores=1)
+
+
+def test_standalone_leaves_no_core_so_cpu_never_trips():
+    assert not trip_reasons(_sample(other_cpu_cores=1.9, **SCANNER), LIMITS, free_cores=0)
+
+
+def test_memory_trips_in_every_mode():
+    assert trip_reasons(_sample(memory_fraction=0.95), LIMITS, free_cores=0)
+
+
+def test_the_scanner_over_its_published_budget_trips_it():
+    scanner = {"scanner_heartbeat_unix": 999.0, "scanner_budget_ms": 100.0}
+    assert trip_reasons(_sample(scanner_last_latency_ms=150.0, **scanner), LIMITS, 1)
+    assert not trip_reasons(_sample(scanner_last_latency_ms=50.0, **scanner), LIMITS, 1)
+    assert trip_reasons(_sample(scanner_last_latency_ms=5.0, scanner_overdue_ms=30.0,
+                                **scanner), LIMITS, 1)
+    assert trip_reasons(_sample(scanner_last_latency_ms=5.0, scanner_run_delay_fraction=0.5,
+                                **scanner), LIMITS, 1)
+
+
+def test_a_tick_from_before_the_pause_does_not_keep_it_paused():
+    old_slow_tick = _sample(scanner_last_latency_ms=150.0, scanner_heartbeat_unix=990.0,
+                            scanner_budget_ms=100.0)
+    assert trip_reasons(old_slow_tick, LIMITS, 1)
+    assert not trip_reasons(old_slow_tick, LIMITS, 1, ignore_latency_before=995.0)
+
+
+def test_priority_live_trips_earlier_than_concurrent():
+    live = LIMITS.for_mode(ExecutionMode.PRIORITY_LIVE)
+    busy = _sample(other_cpu_cores=0.7, **SCANNER)
+    assert trip_reasons(busy, live, 1) and not trip_reasons(busy, LIMITS, 1)
+    slow = _sample(scanner_last_latency_ms=70.0, scanner_heartbeat_unix=999.0,
+                   scanner_budget_ms=100.0)
+    assert trip_reasons(slow, live, 1) and not trip_reasons(slow, LIMITS, 1)
+    assert LIMITS.for_mode(ExecutionMode.CONCURRENT) == LIMITS
+
+
+def test_executor_config_reaches_the_limits():
+    cfg = ExecutorSettings(shed_cpu_threshold=0.5, execution_mode=ExecutionMode.CONCURRENT)
+    assert shed_limits(cfg).cpu_threshold == 0.5
+
+
+def test_resume_waits_for_healthy_hold_and_repeated_trips_double_it():
+    machine = ShedMachine(ShedLimits(resume_hold_seconds=1.0, flap_window_seconds=5.0))
+    assert machine.update(0.0, [], True) is None
+    assert machine.update(0.1, ["cpu"], False).state is ShedState.PAUSED
+    assert machine.update(0.5, [], False) is None  # below trip, above reset: stay paused
+    assert machine.update(0.6, [], True) is None  # healthy from here...
+    assert machine.update(1.5, [], True) is None
+    assert machine.update(1.7, [], True).state is ShedState.RUNNING  # ...for 1 s
+    assert machine.update(2.0, ["cpu"], False).state is ShedState.PAUSED  # flapping
+    assert machine.hold == 2.0
+    machine.update(2.1, [], True)
+    assert machine.update(3.5, [], True) is None
+    assert machine.update(4.2, [], True).state is ShedState.RUNNING
+    assert machine.update(20.0, ["cpu"], False).state is ShedState.PAUSED  # long after
+    assert machine.hold == 1.0
+
+
+def test_cpu_meter_does_not_count_the_given_pids():
+    """This process's own CPU shows as the difference between a meter that excludes it and
+    one that does not. Compared with what this process really used over the window, not with
+    a fixed share of a core: under outside load it gets less than a core."""
+    excluding_me, counting_me = CpuMeter(window_s=0.2), CpuMeter(window_s=0.2)
+    cpu_before = time.process_time()
+    assert excluding_me.other_cores([os.getpid()]) == (0.0, 0.0)  # the first call: baseline
+    counting_me.other_cores([])
+    end = time.process_time() + 0.3
+    while time.process_time() < end:  # this process burns ~0.3 s of CPU
+        pass
+    others, window = excluding_me.other_cores([os.getpid()])
+    everyone, _ = counting_me.other_cores([])
+    own_cores = (time.process_time() - cpu_before) / window
+    assert everyone - others > 0.5 * own_cores, (everyone, others, own_cores)
