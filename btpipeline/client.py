@@ -44,6 +44,7 @@ from btpipeline.errors import (
     UnknownEpicError,
 )
 from btpipeline.executors.priority import JobPriority, priority_from_tags, priority_tags
+from btpipeline.machine.protection_state import ProtectionState
 from btpipeline.scheduling.deadlines import DEADLINE_TAG
 from btpipeline.scheduling.queue_caps import check_room, queue_caps
 from btpipeline.strategies.registry import get_strategy
@@ -144,7 +145,7 @@ query BreakerState {
   assetOrError(assetKey: {path: ["machine_health"]}) {
     __typename
     ... on Asset { assetObservations(limit: 1) {
-      timestamp metadataEntries { label ... on TextMetadataEntry { text } } } }
+      timestamp metadataEntries { label ... on JsonMetadataEntry { jsonString } } } }
   }
 }"""
 
@@ -411,16 +412,16 @@ class BacktestClient:
         }
 
     def _breaker_state(self) -> str:
-        """The state in the resource monitor's latest ``machine_health`` observation (it
-        records one at every transition); ``"CLOSED"`` before any, ``"unknown"`` if the asset
-        is not served."""
+        """The breaker's published state, as the resource monitor records it in its latest
+        ``machine_health`` observation (the same record it writes to the instance, at every
+        transition); ``"CLOSED"`` before any, ``"unknown"`` if the asset is not served."""
         answer = self._query(_BREAKER, {})["assetOrError"]
         if answer["__typename"] != "Asset":
             return "unknown"
         for observation in answer["assetObservations"][:1]:
             for entry in observation["metadataEntries"]:
-                if entry["label"] == "breaker_state" and entry.get("text"):
-                    return str(entry["text"])
+                if entry["label"] == "protection" and entry.get("jsonString"):
+                    return ProtectionState.from_json(entry["jsonString"]).state.value
         return "CLOSED"
 
     def _queued_priorities(self) -> list[JobPriority]:
