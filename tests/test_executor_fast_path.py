@@ -24,8 +24,8 @@ from dagster import (
     reconstructable,
 )
 
-from btpipeline.monitor.breaker import Breaker, BreakerState
-from btpipeline.monitor.queue_control import apply_breaker
+from btpipeline.machine.protection_state import CircuitState, ProtectionState
+from btpipeline.monitor.queue_control import apply_protection
 from btpipeline.scanner.status import ScannerStatus, write_status
 from tests import executor_jobs as jobs
 
@@ -73,6 +73,11 @@ class FakeScannerClock:
         while not self._done.wait(0.1):
             if self.healthy:
                 self._write()
+
+
+def _set_breaker(instance, state: CircuitState, reason: str = "test") -> None:
+    """Publish a breaker state and set the pool for it, as the resource-monitor sensor does."""
+    apply_protection(instance, ProtectionState(state, time.time(), (reason,)), "backtests", 2)
 
 
 def _run_in_thread(instance, tmp_path: Path, tags: dict[str, str], op_config=None,
@@ -159,12 +164,10 @@ def test_a_starved_scanner_pauses_the_step_which_then_resumes_with_the_same_resu
 
 def test_an_open_breaker_pauses_running_work_and_closing_it_resumes(instance, tmp_path):
     def open_breaker() -> None:
-        apply_breaker(instance, Breaker(BreakerState.OPEN, time.time(), "cpu 0.97 > 0.85"),
-                      "backtests", 2)
+        _set_breaker(instance, CircuitState.OPEN, "cpu 0.97 > 0.85")
 
     def close_breaker() -> None:
-        apply_breaker(instance, Breaker(BreakerState.CLOSED, time.time(), "healthy"),
-                      "backtests", 2)
+        _set_breaker(instance, CircuitState.CLOSED, "healthy")
 
     box, messages = _pause_and_resume(
         instance, tmp_path, {"btpipeline/priority": "LOW"}, open_breaker, close_breaker,
@@ -194,7 +197,7 @@ def test_a_waiting_high_priority_run_preempts_a_low_run_until_it_is_gone(instanc
 
 
 def test_high_priority_runs_are_never_paused(instance, tmp_path):
-    apply_breaker(instance, Breaker(BreakerState.OPEN, time.time(), "test"), "backtests", 2)
+    _set_breaker(instance, CircuitState.OPEN)
     try:
         thread, box, progress = _run_in_thread(
             instance, tmp_path, {"btpipeline/priority": "HIGH"},
@@ -202,8 +205,7 @@ def test_high_priority_runs_are_never_paused(instance, tmp_path):
             sync_pool_limit=False)
         thread.join(120)
     finally:
-        apply_breaker(instance, Breaker(BreakerState.CLOSED, time.time(), "test"),
-                      "backtests", 2)
+        _set_breaker(instance, CircuitState.CLOSED)
     assert box["success"] and box["output"] == EXPECTED
     assert _guard_messages(instance, str(box["run_id"])) == []
 
@@ -213,7 +215,7 @@ def test_a_worker_inside_a_critical_section_is_stopped_only_when_it_leaves(insta
     """A pause requested mid-"database write" waits for the write to end (no lock held while
     stopped), then the worker stops itself; SIGCONT lets it finish."""
     def opened() -> None:
-        apply_breaker(instance, Breaker(BreakerState.OPEN, time.time(), "test"), "backtests", 2)
+        _set_breaker(instance, CircuitState.OPEN)
 
     thread, box, progress = _run_in_thread(
         instance, tmp_path, {"btpipeline/priority": "LOW"},
@@ -225,7 +227,7 @@ def test_a_worker_inside_a_critical_section_is_stopped_only_when_it_leaves(insta
     _wait_for(lambda: worker.status() == psutil.STATUS_STOPPED, 10, "the worker to stop")
     stopped_after = len(_stamps(progress))
     assert stopped_after == 35, f"stopped after slice {stopped_after}, not when leaving at 35"
-    apply_breaker(instance, Breaker(BreakerState.CLOSED, time.time(), "test"), "backtests", 2)
+    _set_breaker(instance, CircuitState.CLOSED)
     thread.join(120)
     assert box["success"] and box["output"] == EXPECTED
     stamps = _stamps(progress)

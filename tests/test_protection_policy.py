@@ -33,7 +33,7 @@ def test_a_signal_over_its_level_trips_and_names_itself() -> None:
     assert machine.observe(0.0, CALM) is None
     opened = machine.observe(1.0, _cpu(0.9))
     assert opened is not None and opened.state is CircuitState.OPEN
-    assert opened.reason == "cpu 90% > 85% of the machine"
+    assert opened.reason == "cpu 90.0% > 85.0% of the machine"
 
 
 def test_extra_reasons_trip_and_keep_it_open() -> None:

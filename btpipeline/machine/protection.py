@@ -161,7 +161,7 @@ def trip_reasons(signals: ProtectionSignals, levels: ProtectionLevels,
     reasons: list[str] = []
     cpu = signals.cpu_fraction
     if cpu is not None and cpu > levels.cpu_fraction * scale:
-        reasons.append(f"cpu {cpu:.0%} > {levels.cpu_fraction * scale:.0%} of "
+        reasons.append(f"cpu {cpu:.1%} > {levels.cpu_fraction * scale:.1%} of "
                        f"{signals.cpu_scope}")
     memory = signals.memory_fraction
     if memory is not None and memory > levels.memory_fraction * scale:
