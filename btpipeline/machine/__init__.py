@@ -1,1 +1,1 @@
-"""The neutral machine layer: policies about this machine, with no Dagster, executor or asset import."""
+"""The neutral machine layer: machine policies; no Dagster, executor or asset import."""
