@@ -140,7 +140,7 @@ query QueuedWork {
   }
 }"""
 
-_BREAKER = """
+BREAKER_QUERY = """
 query BreakerState {
   assetOrError(assetKey: {path: ["machine_health"]}) {
     __typename
@@ -320,6 +320,19 @@ def _status_dict(backfill: Mapping[str, Any]) -> dict[str, Any]:
 
 # --- the client --------------------------------------------------------------------------------
 
+def breaker_state_from(answer: Mapping[str, Any]) -> str:
+    """The breaker state in the answer to the breaker query: the published record the
+    resource monitor recorded in its latest ``machine_health`` observation."""
+    asset = answer["assetOrError"]
+    if asset["__typename"] != "Asset":
+        return "unknown"
+    for observation in asset["assetObservations"][:1]:
+        for entry in observation["metadataEntries"]:
+            if entry["label"] == "protection" and entry.get("jsonString"):
+                return ProtectionState.from_json(entry["jsonString"]).state.value
+    return "CLOSED"
+
+
 class BacktestClient:
     """Backtests through one Dagster webserver (``dagster dev`` or ``dagster-webserver``)."""
 
@@ -415,14 +428,7 @@ class BacktestClient:
         """The breaker's published state, as the resource monitor records it in its latest
         ``machine_health`` observation (the same record it writes to the instance, at every
         transition); ``"CLOSED"`` before any, ``"unknown"`` if the asset is not served."""
-        answer = self._query(_BREAKER, {})["assetOrError"]
-        if answer["__typename"] != "Asset":
-            return "unknown"
-        for observation in answer["assetObservations"][:1]:
-            for entry in observation["metadataEntries"]:
-                if entry["label"] == "protection" and entry.get("jsonString"):
-                    return ProtectionState.from_json(entry["jsonString"]).state.value
-        return "CLOSED"
+        return breaker_state_from(self._query(BREAKER_QUERY, {}))
 
     def _queued_priorities(self) -> list[JobPriority]:
         """Priorities of the work waiting: queued runs, and backfills whose run is not made."""

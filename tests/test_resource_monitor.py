@@ -6,7 +6,11 @@ import time
 
 import pytest
 from dagster import build_sensor_context, instance_for_test
+from dagster._core.workspace.context import WorkspaceProcessContext
+from dagster._core.workspace.load_target import EmptyWorkspaceTarget
+from dagster_graphql.test.utils import execute_dagster_graphql
 
+from btpipeline.client import BREAKER_QUERY, breaker_state_from
 from btpipeline.errors import InvalidParameterError
 from btpipeline.machine.protection_state import CircuitState, ProtectionState
 from btpipeline.monitor.breaker import step_breaker
@@ -124,3 +128,22 @@ def test_modes_set_the_breaker_levels() -> None:
 def test_the_execution_mode_comes_from_the_environment(monkeypatch) -> None:
     monkeypatch.setenv("BTPIPELINE_EXECUTION_MODE", "PRIORITY_LIVE")
     assert ResourceMonitorSettings().levels().cpu_fraction == pytest.approx(0.85 * 0.8)
+
+
+def test_the_client_reads_the_published_state_through_dagster_graphql() -> None:
+    """The client's query, run by Dagster's own GraphQL layer over the observation the sensor
+    records, gives the state the sensor published in the key-value store."""
+    settings = ResourceMonitorSettings(execution_mode="CONCURRENT")
+    with instance_for_test(overrides=POOLS) as instance, WorkspaceProcessContext(
+            instance, EmptyWorkspaceTarget()) as workspace:
+        def client_view() -> str:
+            answer = execute_dagster_graphql(workspace.create_request_context(), BREAKER_QUERY)
+            assert not answer.errors, answer.errors
+            return breaker_state_from(answer.data)
+
+        assert client_view() == "CLOSED"  # nothing recorded yet
+        result = evaluate(build_sensor_context(instance=instance), settings,
+                          _sample(memory=0.99), 0.0)
+        for event in result.asset_events:
+            instance.report_runless_asset_event(event)
+        assert client_view() == read_published_protection(instance).state.value == "OPEN"
