@@ -29,10 +29,10 @@ LEVEL_SETTINGS = {
 }
 
 
-def _level(setting: str, default: float, note: str = "") -> Any:
+def _level(setting: str, default: float) -> Any:
     """A setting whose description is the level's own."""
-    described = ProtectionLevels.model_fields[LEVEL_SETTINGS[setting]].description
-    return Field(default=default, description=f"{described}{note}")
+    return Field(default=default,
+                 description=ProtectionLevels.model_fields[LEVEL_SETTINGS[setting]].description)
 
 
 class ResourceMonitorSettings(ConfigurableResource):
@@ -41,8 +41,8 @@ class ResourceMonitorSettings(ConfigurableResource):
     cpu_threshold: float = _level("cpu_threshold", 0.85)
     memory_threshold: float = _level("memory_threshold", 0.90)
     cpu_pressure_threshold: float = _level("cpu_pressure_threshold", 40.0)
-    scanner_latency_budget_ms: float = _level(
-        "scanner_latency_budget_ms", 1000.0, " The breaker compares the scanner's p99.")
+    scanner_latency_budget_ms: float = Field(
+        default=1000.0, description="Trip when the live scanner's p99 latency exceeds this (ms).")
     hysteresis: float = _level("hysteresis", 0.10)
     cooldown_seconds: float = _level("cooldown_seconds", 30.0)
     probe_seconds: float = _level("probe_seconds", 30.0)
