@@ -36,7 +36,8 @@ def _wait_until(predicate, timeout_s: float) -> bool:
 
 def test_an_open_breaker_keeps_backtest_runs_queued_until_it_closes(tmp_path) -> None:
     env = project_env(tmp_path)
-    btpipeline("generate", "--epics", EPICS, "--start", "2024-01-01", "--end", "2024-01-31", env=env)
+    btpipeline("generate", "--epics", EPICS, "--start", "2024-01-01", "--end", "2024-01-31",
+               env=env)
     instance = DagsterInstance.from_config(env["DAGSTER_HOME"])
     _set_breaker(instance, CircuitState.OPEN)
     daemon = subprocess.Popen(["dagster-daemon", "run", "-w", "workspace.yaml"], cwd=REPO, env=env,
