@@ -48,6 +48,7 @@ from btpipeline.machine.naming import (
     month_key,
 )
 from btpipeline.machine.priority import JobPriority, priority_from_tags, priority_tags
+from btpipeline.machine.protection_state import ProtectionState
 from btpipeline.machine.queue_caps import check_room, queue_caps
 from btpipeline.machine.settings import SettingsModel
 from btpipeline.machine.tags import DEADLINE_TAG
@@ -154,12 +155,12 @@ query QueuedWork {
   }
 }"""
 
-_BREAKER = """
+BREAKER_QUERY = """
 query BreakerState {
   assetOrError(assetKey: {path: ["machine_health"]}) {
     __typename
     ... on Asset { assetObservations(limit: 1) {
-      timestamp metadataEntries { label ... on TextMetadataEntry { text } } } }
+      timestamp metadataEntries { label ... on JsonMetadataEntry { jsonString } } } }
   }
 }"""
 
@@ -334,6 +335,19 @@ def _status_dict(backfill: Mapping[str, Any]) -> dict[str, Any]:
 
 # --- the client --------------------------------------------------------------------------------
 
+def breaker_state_from(answer: Mapping[str, Any]) -> str:
+    """The breaker state in the answer to the breaker query: the published record the
+    resource monitor recorded in its latest ``machine_health`` observation."""
+    asset = answer["assetOrError"]
+    if asset["__typename"] != "Asset":
+        return "unknown"
+    for observation in asset["assetObservations"][:1]:
+        for entry in observation["metadataEntries"]:
+            if entry["label"] == "protection" and entry.get("jsonString"):
+                return ProtectionState.from_json(entry["jsonString"]).state.value
+    return "CLOSED"
+
+
 class BacktestClient:
     """Backtests through one Dagster webserver (``dagster dev`` or ``dagster-webserver``)."""
 
@@ -426,17 +440,10 @@ class BacktestClient:
         }
 
     def _breaker_state(self) -> str:
-        """The state in the resource monitor's latest ``machine_health`` observation (it
-        records one at every transition); ``"CLOSED"`` before any, ``"unknown"`` if the asset
-        is not served."""
-        answer = self._query(_BREAKER, {})["assetOrError"]
-        if answer["__typename"] != "Asset":
-            return "unknown"
-        for observation in answer["assetObservations"][:1]:
-            for entry in observation["metadataEntries"]:
-                if entry["label"] == "breaker_state" and entry.get("text"):
-                    return str(entry["text"])
-        return "CLOSED"
+        """The breaker's published state, as the resource monitor records it in its latest
+        ``machine_health`` observation (the same record it writes to the instance, at every
+        transition); ``"CLOSED"`` before any, ``"unknown"`` if the asset is not served."""
+        return breaker_state_from(self._query(BREAKER_QUERY, {}))
 
     def _queued_priorities(self) -> list[JobPriority]:
         """Priorities of the work waiting: queued runs, and backfills whose run is not made."""

@@ -34,7 +34,6 @@ from btpipeline.executors.load_guard import LoadGuard
 from btpipeline.executors.protocol import WorkerSpec
 from btpipeline.executors.run_queue_view import QueueFacts, read_queue_facts
 from btpipeline.executors.schema import BACKTEST_EXECUTOR_CONFIG
-from btpipeline.executors.shedding import ShedLimits
 from btpipeline.executors.worker_pool import WorkerPool
 from btpipeline.machine.cores import (
     ExecutionMode,
@@ -45,6 +44,7 @@ from btpipeline.machine.cores import (
 from btpipeline.machine.executor_settings import ExecutorSettings
 from btpipeline.machine.isolation import IsolationSpec
 from btpipeline.machine.priority import JobPriority, priority_from_tags, step_priority
+from btpipeline.machine.protection import ProtectionLevels, levels_for_mode, make_levels
 from btpipeline.monitor.fast_signals import FastSampler
 
 
@@ -134,7 +134,7 @@ class BacktestExecutor(internals.Executor):
 
         status = Path(cfg.scanner_status_file) if cfg.scanner_status_file else None
         return LoadGuard(
-            shed_limits(cfg), free, interval_s=cfg.shed_interval_seconds,
+            levels_from_executor_config(cfg), free, interval_s=cfg.shed_interval_seconds,
             sampler=FastSampler(status, cfg.shed_cpu_window_seconds, measure_cpu=free > 0),
             queue_reader=queue_facts if (cfg.follow_breaker or cfg.preemption_enabled) else None,
             queue_interval_s=cfg.queue_check_interval_seconds)
@@ -212,13 +212,33 @@ class BacktestExecutor(internals.Executor):
         return make
 
 
-def shed_limits(cfg: ExecutorSettings) -> ShedLimits:
-    return ShedLimits(
-        cpu_threshold=cfg.shed_cpu_threshold, memory_threshold=cfg.shed_memory_threshold,
-        scanner_run_delay_threshold=cfg.shed_scanner_run_delay_threshold,
-        scanner_latency_budget_ms=cfg.shed_scanner_latency_budget_ms,
-        hysteresis=cfg.shed_hysteresis, resume_hold_seconds=cfg.shed_resume_hold_seconds,
-    ).for_mode(cfg.execution_mode)
+#: ExecutorSettings field -> ProtectionLevels field, for the fast path.
+EXECUTOR_LEVEL_FIELDS = {
+    "shed_cpu_threshold": "cpu_fraction",
+    "shed_memory_threshold": "memory_fraction",
+    "shed_scanner_run_delay_threshold": "scanner_run_delay_fraction",
+    "shed_scanner_latency_budget_ms": "scanner_latency_budget_ms",
+    "shed_hysteresis": "hysteresis",
+    "shed_resume_hold_seconds": "resume_hold_seconds",
+}
+
+
+def levels_from_executor_config(cfg: ExecutorSettings) -> ProtectionLevels:
+    """The fast path's protection levels, from the executor's ``shed_*`` settings, scaled for
+    ``execution_mode`` by :func:`~btpipeline.machine.protection.levels_for_mode`.
+
+    ``shed_cpu_threshold`` -> ``cpu_fraction`` (of the cores the workers leave free),
+    ``shed_memory_threshold`` -> ``memory_fraction``, ``shed_scanner_run_delay_threshold``
+    -> ``scanner_run_delay_fraction``, ``shed_scanner_latency_budget_ms`` ->
+    ``scanner_latency_budget_ms`` (None: the scanner's published budget), ``shed_hysteresis``
+    -> ``hysteresis``, ``shed_resume_hold_seconds`` -> ``resume_hold_seconds``. Every other
+    level keeps the model's default: no minimum OPEN time, the hold doubled up to 30 s after
+    a re-trip within ``probe_seconds`` (5 s) of resuming; the fast path reads no pressure stall.
+    """
+    values = {level: getattr(cfg, field) for field, level in EXECUTOR_LEVEL_FIELDS.items()}
+    names = {level: field for field, level in EXECUTOR_LEVEL_FIELDS.items()}
+    return levels_for_mode(make_levels("backtest_executor config", names, **values),
+                           cfg.execution_mode)
 
 
 def _guard_description(guard: LoadGuard, cfg: ExecutorSettings) -> str:

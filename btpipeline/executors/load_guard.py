@@ -6,11 +6,13 @@ default) in the run process itself. On a trip it sends SIGSTOP to every worker's
 (a stopped process uses no CPU and keeps its memory, so the step later resumes exactly where it
 was) and tells the dispatch loop to hold new steps; when healthy again it sends SIGCONT.
 
-What trips it (see :mod:`~btpipeline.executors.shedding` for the levels):
+The decision is the one protection policy (:mod:`btpipeline.machine.protection`): the same
+levels, mode scaling and CLOSED / OPEN / HALF_OPEN machine as the circuit breaker. OPEN pauses
+the workers; leaving OPEN (HALF_OPEN, then CLOSED) resumes them. What trips it:
 * the fast signals (other processes' CPU, memory, the scanner's latency and stall), sampled
-  every tick;
-* the circuit breaker OPEN, and a higher-priority run waiting (preemption), read every
-  ``queue_check_interval_seconds`` from the instance.
+  every tick (:mod:`~btpipeline.executors.shedding` turns them into protection signals);
+* the circuit breaker's published state OPEN, and a higher-priority run waiting
+  (preemption), read every ``queue_check_interval_seconds`` from the instance.
 
 Only runs at or below ``shed_max_priority`` (NORMAL by default) are ever paused: HIGH and
 CRITICAL runs are the work the operator wants now.
@@ -27,8 +29,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from btpipeline.executors.run_queue_view import QueueFacts
-from btpipeline.executors.shedding import Decision, ShedLimits, ShedMachine, ShedState, trip_reasons
+from btpipeline.executors.shedding import fast_signals
 from btpipeline.machine.pause_points import PauseFlags
+from btpipeline.machine.protection import ProtectionLevels
+from btpipeline.machine.protection_state import CircuitState, ProtectionMachine, ProtectionState
 from btpipeline.monitor.fast_signals import FastSample, FastSampler
 
 QueueReader = Callable[[], QueueFacts]
@@ -38,7 +42,7 @@ QueueReader = Callable[[], QueueFacts]
 class GuardNotice:
     """A transition, for the dispatch loop to log as an engine event."""
 
-    state: ShedState
+    paused: bool  # True: paused (OPEN), False: resumed (left OPEN)
     reason: str
     at: float  # epoch seconds when the signals were sampled
     applied_at: float  # epoch seconds when the last signal was sent
@@ -49,14 +53,14 @@ class GuardNotice:
 class LoadGuard:
     """Pauses and resumes the registered worker pids; thread-safe registration."""
 
-    def __init__(self, limits: ShedLimits, free_cores: float, *, interval_s: float = 0.05,
+    def __init__(self, levels: ProtectionLevels, free_cores: float, *, interval_s: float = 0.05,
                  sampler: FastSampler | None = None, queue_reader: QueueReader | None = None,
                  queue_interval_s: float = 1.0) -> None:
-        self._limits, self.free_cores = limits, free_cores
+        self.free_cores = free_cores
         self._interval, self._queue_interval = interval_s, queue_interval_s
         self._sampler = sampler or FastSampler()
         self._queue_reader = queue_reader
-        self._machine = ShedMachine(limits)
+        self._machine = ProtectionMachine(levels)
         self._lock = threading.Lock()
         self._pids: dict[int, PauseFlags | None] = {}
         self._notices: list[GuardNotice] = []
@@ -124,15 +128,16 @@ class LoadGuard:
             pids = set(self._pids)
         sample = self._sampler.sample(pids)
         facts = self._read_queue()
-        since = time.time() - (time.monotonic() - self._machine.since) \
-            if self._machine.state is ShedState.PAUSED else None
-        tripped = trip_reasons(sample, self._limits, self.free_cores) + facts
-        healthy = not facts and not trip_reasons(
-            sample, self._limits, self.free_cores, scale=1.0 - self._limits.hysteresis,
-            ignore_latency_before=since)
-        decision = self._machine.update(time.monotonic(), tripped, healthy)
-        if decision is not None:
-            self._apply(decision, sample)
+        now, current = time.monotonic(), self._machine.state
+        paused_since = (time.time() - (now - current.since)
+                        if current.state is CircuitState.OPEN else None)
+        change = self._machine.observe(
+            now, fast_signals(sample, self.free_cores), extra=facts,
+            resume_signals=fast_signals(sample, self.free_cores,
+                                        ignore_latency_before=paused_since))
+        if change is not None and (change.state is CircuitState.OPEN
+                                   or current.state is CircuitState.OPEN):
+            self._apply(change, sample)
 
     def _read_queue(self) -> list[str]:
         if self._queue_reader is None:
@@ -143,9 +148,11 @@ class LoadGuard:
             self._facts = self._queue_reader()
         return self._facts.reasons() if self._facts else []
 
-    def _apply(self, decision: Decision, sample: FastSample) -> None:
+    def _apply(self, change: ProtectionState, sample: FastSample) -> None:
+        """Actuate a transition into OPEN (pause) or out of it (resume)."""
+        paused = change.state is CircuitState.OPEN
         with self._lock:
-            if decision.state is ShedState.PAUSED:
+            if paused:
                 self._paused.set()
                 self._paused_at_ns = time.monotonic_ns()
                 for pid, flags in list(self._pids.items()):
@@ -153,7 +160,7 @@ class LoadGuard:
             else:
                 self._resume_all()
                 self._mark_resumed()
-            self._notices.append(GuardNotice(decision.state, decision.reason, sample.at,
+            self._notices.append(GuardNotice(paused, change.reason, sample.at,
                                              time.time(), len(self._pids), sample))
 
     def _mark_resumed(self) -> None:
@@ -207,7 +214,7 @@ def _wait_stopped(pid: int, timeout_s: float = 0.05) -> bool:
 
 def guard_message(notice: GuardNotice) -> str:
     reaction_ms = (notice.applied_at - notice.at) * 1000.0
-    if notice.state is ShedState.PAUSED:
+    if notice.paused:
         return (f"backtest_executor: paused {notice.workers} worker(s) (SIGSTOP) and holding new "
                 f"steps, {reaction_ms:.0f} ms after sampling: {notice.reason}.")
     return (f"backtest_executor: resumed {notice.workers} worker(s) (SIGCONT): "
@@ -215,7 +222,8 @@ def guard_message(notice: GuardNotice) -> str:
 
 
 def guard_metadata(notice: GuardNotice) -> dict[str, object]:
-    out: dict[str, object] = {"shed_state": notice.state.value, "reason": notice.reason,
+    out: dict[str, object] = {"shed_state": "PAUSED" if notice.paused else "RUNNING",
+                              "reason": notice.reason,
                               "sampled_at_unix": notice.at, "applied_at_unix": notice.applied_at,
                               "workers": notice.workers}
     if notice.sample is not None:

@@ -3,8 +3,9 @@
 Read about once a second by the load guard's thread (one key-value read and one run query,
 a few milliseconds on SQLite):
 
-* the circuit breaker published by the resource-monitor sensor (``btpipeline/breaker`` in the
-  instance's key-value store): while it is OPEN, running executors of sheddable runs pause;
+* the circuit breaker's state, as the resource-monitor sensor publishes it
+  (``btpipeline/breaker`` in the instance's key-value store, the one record every reader
+  uses): while it is OPEN, running executors of sheddable runs pause;
 * preemption: a run of this run's priority or lower (LOW / BULK by default) pauses while a
   HIGH or CRITICAL run is queued or running, and resumes when none is left. Pausing keeps
   everything a step has computed (SIGSTOP / SIGCONT), so the step resumes where it stopped:
@@ -22,6 +23,7 @@ import dataclasses
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
 from btpipeline.machine.priority import JobPriority, priority_from_tags
+from btpipeline.machine.protection_state import CircuitState
 
 ACTIVE = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
           DagsterRunStatus.STARTED]
@@ -47,13 +49,12 @@ class QueueFacts:
 
 def read_queue_facts(instance: DagsterInstance, run_id: str, priority: JobPriority,
                      follow_breaker: bool, preemptible: bool) -> QueueFacts:
-    from btpipeline.monitor.breaker import BreakerState  # no import cycle at module load
-    from btpipeline.monitor.queue_control import published_breaker
+    from btpipeline.monitor.queue_control import read_published_protection  # no import cycle
 
     breaker_open, reason = False, ""
     if follow_breaker:
-        breaker = published_breaker(instance)
-        breaker_open, reason = breaker.state is BreakerState.OPEN, breaker.reason
+        breaker = read_published_protection(instance)
+        breaker_open, reason = breaker.state is CircuitState.OPEN, breaker.reason
     preemptors: tuple[str, ...] = ()
     if preemptible and priority in PREEMPTIBLE:
         runs = instance.get_runs(filters=RunsFilter(statuses=ACTIVE))

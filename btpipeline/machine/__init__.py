@@ -13,5 +13,7 @@ loading Dagster. Modules, each imported by its full path (this package re-export
 * ``queue_caps``, ``deadlines``: the run-queue policy's pure rules;
 * ``naming``: asset key paths and month partition keys, as plain strings;
 * ``settings``: the settings-model base (typed ``BTPIPELINE_*`` overrides) and ``PathSettings``;
-* ``executor_settings``: ``ExecutorSettings``, every backtest_executor setting declared once.
+* ``executor_settings``: ``ExecutorSettings``, every backtest_executor setting declared once;
+* ``protection``, ``protection_state``: the one protection policy (levels, mode scaling, the
+  CLOSED/OPEN/HALF_OPEN machine and its published state) that the breaker and the fast path share.
 """

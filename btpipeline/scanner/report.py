@@ -54,14 +54,14 @@ def render_dagster_runs() -> str:
     try:
         from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-        from btpipeline.monitor.queue_control import published_breaker
+        from btpipeline.monitor.queue_control import read_published_protection
 
         instance = DagsterInstance.get()
         try:
             queued = instance.get_runs_count(RunsFilter(statuses=[DagsterRunStatus.QUEUED]))
             running = instance.get_runs_count(RunsFilter(statuses=[
                 DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]))
-            breaker = published_breaker(instance)
+            breaker = read_published_protection(instance)
         finally:
             instance.dispose()
     except Exception as error:  # any failure: say so, the scanner part is still useful

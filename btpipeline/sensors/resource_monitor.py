@@ -1,7 +1,9 @@
 """The resource monitor sensor: the circuit breaker that pauses backtests to protect the
-live scanner. Each tick samples the machine, steps the breaker (its state lives in the cursor)
-and, on a transition, sets the backtest pool's slots and records a ``machine_health``
-observation with the figures. Every tick's message says the state and the figures.
+live scanner. Each tick samples the machine and steps the one protection state machine
+(:mod:`btpipeline.machine.protection_state`; its state lives in the cursor). On a transition
+it sets the backtest pool's slots, publishes the state in the instance's key-value store and
+records the same state, with the figures, as a ``machine_health`` observation (the UI's and
+the GraphQL client's view of it). Every tick's message says the state and the figures.
 """
 
 import time
@@ -11,6 +13,7 @@ from dagster import (
     AssetObservation,
     AssetSpec,
     DefaultSensorStatus,
+    MetadataValue,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
@@ -18,40 +21,50 @@ from dagster import (
     sensor,
 )
 
-from btpipeline.monitor.breaker import Breaker
-from btpipeline.monitor.queue_control import apply_breaker
+from btpipeline.machine.protection_state import ProtectionState
+from btpipeline.monitor.breaker import step_breaker
+from btpipeline.monitor.queue_control import apply_protection
 from btpipeline.monitor.sampler import ResourceSample, sample_resources
 from btpipeline.monitor.settings import ResourceMonitorSettings
 
 HEALTH_KEY = AssetKey(["machine_health"])
+#: The observation's metadata key holding the published state's JSON (read by the client).
+PROTECTION_METADATA_KEY = "protection"
 machine_health = AssetSpec(
     HEALTH_KEY, group_name="monitor",
     description="Observations of CPU, memory, pressure stall and scanner latency, recorded by "
-    "resource_monitor at every circuit-breaker transition.")
+    "resource_monitor at every circuit-breaker transition, with the published breaker state.")
 
 
 def _figures(sample: ResourceSample) -> str:
     return ", ".join(f"{k} {v:.3g}" for k, v in sample.as_metadata().items())
 
 
+def health_observation(state: ProtectionState, sample: ResourceSample,
+                       slots: int) -> AssetObservation:
+    """The published ``state`` as the UI's and client's record, with the figures."""
+    return AssetObservation(asset_key=HEALTH_KEY, metadata={
+        **sample.as_metadata(), "breaker_state": state.state.value, "reason": state.reason,
+        "backtest_pool_slots": slots,
+        PROTECTION_METADATA_KEY: MetadataValue.json(state.to_dict())})
+
+
 def evaluate(context: SensorEvaluationContext, settings: ResourceMonitorSettings,
              sample: ResourceSample, now: float) -> SensorResult:
     """One tick, given a sample (split out so tests can feed samples)."""
-    before = Breaker.from_json(context.cursor)
-    after = before.step(sample, now, settings.thresholds())
+    before = ProtectionState.from_json(context.cursor)
+    after = step_breaker(before, sample, now, settings.levels())
     message = f"breaker {after.state.value}: {_figures(sample)}"
-    if after == before:
+    if (after.state, after.since) == (before.state, before.since):
         return SensorResult(skip_reason=SkipReason(message), cursor=after.to_json())
-    slots = apply_breaker(context.instance, after, settings.backtest_pool,
-                          settings.normal_pool_limit)
+    slots = apply_protection(context.instance, after, settings.backtest_pool,
+                             settings.normal_pool_limit)
     context.log.warning(f"breaker {before.state.value} -> {after.state.value} ({after.reason}); "
                         f"pool {settings.backtest_pool!r} now {slots} slot(s)")
-    observation = AssetObservation(asset_key=HEALTH_KEY, metadata={
-        **sample.as_metadata(), "breaker_state": after.state.value, "reason": after.reason,
-        "backtest_pool_slots": slots})
     return SensorResult(skip_reason=SkipReason(f"{message} (was {before.state.value}; "
                                                f"pool slots {slots})"),
-                        asset_events=[observation], cursor=after.to_json())
+                        asset_events=[health_observation(after, sample, slots)],
+                        cursor=after.to_json())
 
 
 def make_resource_monitor_sensor() -> SensorDefinition:

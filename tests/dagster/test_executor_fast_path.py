@@ -25,8 +25,8 @@ from dagster import (
 )
 
 from btpipeline.machine.heartbeat import ScannerStatus, write_status
-from btpipeline.monitor.breaker import Breaker, BreakerState
-from btpipeline.monitor.queue_control import apply_breaker
+from btpipeline.machine.protection_state import CircuitState, ProtectionState
+from btpipeline.monitor.queue_control import apply_protection
 from tests.support import executor_jobs as jobs
 
 SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") else None
@@ -77,6 +77,11 @@ class FakeScannerClock:
         while not self._done.wait(0.1):
             if self.healthy:
                 self._write()
+
+
+def _set_breaker(instance, state: CircuitState, reason: str = "test") -> None:
+    """Publish a breaker state and set the pool for it, as the resource-monitor sensor does."""
+    apply_protection(instance, ProtectionState(state, time.time(), (reason,)), "backtests", 2)
 
 
 def _run_in_thread(instance, tmp_path: Path, tags: dict[str, str], op_config=None,
@@ -179,12 +184,10 @@ def test_a_starved_scanner_pauses_the_step_which_then_resumes_with_the_same_resu
 
 def test_an_open_breaker_pauses_running_work_and_closing_it_resumes(instance, tmp_path):
     def open_breaker() -> None:
-        apply_breaker(instance, Breaker(BreakerState.OPEN, time.time(), "cpu 0.97 > 0.85"),
-                      "backtests", 2)
+        _set_breaker(instance, CircuitState.OPEN, "cpu 0.97 > 0.85")
 
     def close_breaker() -> None:
-        apply_breaker(instance, Breaker(BreakerState.CLOSED, time.time(), "healthy"),
-                      "backtests", 2)
+        _set_breaker(instance, CircuitState.CLOSED, "healthy")
 
     box, messages = _pause_and_resume(
         instance, tmp_path, {"btpipeline/priority": "LOW"}, open_breaker, close_breaker,
@@ -215,7 +218,7 @@ def test_a_waiting_high_priority_run_preempts_a_low_run_until_it_is_gone(instanc
 
 
 def test_high_priority_runs_are_never_paused(instance, tmp_path):
-    apply_breaker(instance, Breaker(BreakerState.OPEN, time.time(), "test"), "backtests", 2)
+    _set_breaker(instance, CircuitState.OPEN)
     thread, box, _ = _run_in_thread(
         instance, tmp_path, {"btpipeline/priority": "HIGH"},
         queue_check_interval_seconds=0.2, scanner_status_file=str(tmp_path / "none.json"),
@@ -223,8 +226,7 @@ def test_high_priority_runs_are_never_paused(instance, tmp_path):
     try:
         thread.join(RUN_JOIN_S)  # with the breaker still OPEN: a HIGH run must finish anyway
     finally:
-        _release_and_join(thread, lambda: apply_breaker(
-            instance, Breaker(BreakerState.CLOSED, time.time(), "test"), "backtests", 2))
+        _release_and_join(thread, lambda: _set_breaker(instance, CircuitState.CLOSED))
     assert box["success"] and box["output"] == EXPECTED
     assert _guard_messages(instance, str(box["run_id"])) == []
 
@@ -233,7 +235,7 @@ def test_a_worker_inside_a_critical_section_is_stopped_only_when_it_leaves(insta
     """A pause requested mid-"database write" waits for the write to end (no lock held while
     stopped), then the worker stops itself; SIGCONT lets it finish."""
     def opened() -> None:
-        apply_breaker(instance, Breaker(BreakerState.OPEN, time.time(), "test"), "backtests", 2)
+        _set_breaker(instance, CircuitState.OPEN)
 
     thread, box, progress = _run_in_thread(
         instance, tmp_path, {"btpipeline/priority": "LOW"},
@@ -249,8 +251,7 @@ def test_a_worker_inside_a_critical_section_is_stopped_only_when_it_leaves(insta
         stopped_after = len(_stamps(progress))
         assert stopped_after == 35, f"stopped after slice {stopped_after}, not when leaving at 35"
     finally:
-        _release_and_join(thread, lambda: apply_breaker(
-            instance, Breaker(BreakerState.CLOSED, time.time(), "test"), "backtests", 2))
+        _release_and_join(thread, lambda: _set_breaker(instance, CircuitState.CLOSED))
     assert box["success"] and box["output"] == EXPECTED
     # No wall-clock check on the slices inside the section: under outside CPU load a worker at
     # nice 10 waits seconds for a core without being stopped. The status polled every 20 ms

@@ -8,56 +8,58 @@ import pytest
 
 from btpipeline.errors import InvalidParameterError
 from btpipeline.machine.heartbeat import SCHEMA_VERSION
-from btpipeline.monitor.breaker import Breaker, BreakerState, BreakerThresholds
+from btpipeline.machine.protection_state import CircuitState, ProtectionState
+from btpipeline.monitor.breaker import step_breaker
 from btpipeline.monitor.sampler import ResourceSample, read_pressure, read_scanner_p99
 from btpipeline.monitor.settings import ResourceMonitorSettings
 
-LIMITS = BreakerThresholds(cooldown_seconds=10, probe_seconds=20)
+LIMITS = ResourceMonitorSettings(cooldown_seconds=10, probe_seconds=20,
+                                 execution_mode="CONCURRENT").levels()
+POOLS = {"concurrency": {"pools": {"granularity": "op", "default_limit": 2}}}
 
 
 def _sample(cpu=0.2, memory=0.3, pressure=1.0, latency=None) -> ResourceSample:
     return ResourceSample(cpu, memory, pressure, 0.0, latency)
 
 
+def _step(state: ProtectionState, sample: ResourceSample, now: float) -> CircuitState:
+    return step_breaker(state, sample, now, LIMITS).state
+
+
 def test_a_cpu_spike_opens_the_breaker_and_names_the_signal() -> None:
-    opened = Breaker().step(_sample(cpu=0.95), 100.0, LIMITS)
-    assert opened.state is BreakerState.OPEN and "cpu" in opened.reason
+    opened = step_breaker(ProtectionState(), _sample(cpu=0.95), 100.0, LIMITS)
+    assert opened.state is CircuitState.OPEN and opened.reason.startswith("cpu 95.0% > 85.0%")
 
 
 def test_scanner_latency_over_budget_opens_the_breaker() -> None:
-    opened = Breaker().step(_sample(latency=1500.0), 0.0, LIMITS)
-    assert opened.state is BreakerState.OPEN and "scanner_latency" in opened.reason
+    opened = step_breaker(ProtectionState(), _sample(latency=1500.0), 0.0, LIMITS)
+    assert opened.state is CircuitState.OPEN
+    assert opened.reason == "scanner p99 latency 1500 ms > 1000 ms budget"
 
 
 def test_open_waits_for_the_reset_level_not_the_trip_level() -> None:
-    opened = Breaker(BreakerState.OPEN, 0.0, "cpu")
+    opened = ProtectionState(CircuitState.OPEN, 0.0, ("cpu",))
     # 0.80 is under the 0.85 trip level but over the 0.765 reset level: stay OPEN.
-    assert opened.step(_sample(cpu=0.80), 60.0, LIMITS).state is BreakerState.OPEN
-    assert opened.step(_sample(cpu=0.50), 60.0, LIMITS).state is BreakerState.HALF_OPEN
+    assert _step(opened, _sample(cpu=0.80), 60.0) is CircuitState.OPEN
+    assert _step(opened, _sample(cpu=0.50), 60.0) is CircuitState.HALF_OPEN
 
 
 def test_open_waits_for_the_cooldown() -> None:
-    opened = Breaker(BreakerState.OPEN, 100.0, "cpu")
-    assert opened.step(_sample(), 105.0, LIMITS).state is BreakerState.OPEN
-    assert opened.step(_sample(), 110.0, LIMITS).state is BreakerState.HALF_OPEN
+    opened = ProtectionState(CircuitState.OPEN, 100.0, ("cpu",))
+    assert _step(opened, _sample(), 105.0) is CircuitState.OPEN
+    assert _step(opened, _sample(), 110.0) is CircuitState.HALF_OPEN
 
 
 def test_half_open_closes_after_the_probe_or_reopens_on_a_trip() -> None:
-    probing = Breaker(BreakerState.HALF_OPEN, 0.0)
-    assert probing.step(_sample(), 10.0, LIMITS) == probing
-    assert probing.step(_sample(), 20.0, LIMITS).state is BreakerState.CLOSED
-    assert probing.step(_sample(memory=0.99), 5.0, LIMITS).state is BreakerState.OPEN
+    probing = ProtectionState(CircuitState.HALF_OPEN, 0.0)
+    assert step_breaker(probing, _sample(), 10.0, LIMITS) == probing
+    assert _step(probing, _sample(), 20.0) is CircuitState.CLOSED
+    assert _step(probing, _sample(memory=0.99), 5.0) is CircuitState.OPEN
 
 
 def test_bad_thresholds_are_refused_with_the_fix() -> None:
-    with pytest.raises(InvalidParameterError, match="cpu_threshold.*Fix"):
-        BreakerThresholds(cpu_threshold=85)
-
-
-def test_breaker_state_round_trips_through_the_cursor() -> None:
-    breaker = Breaker(BreakerState.HALF_OPEN, 12.5, "recovered")
-    assert Breaker.from_json(breaker.to_json()) == breaker
-    assert Breaker.from_json(None).state is BreakerState.CLOSED
+    with pytest.raises(InvalidParameterError, match="cpu_threshold=85.*Fix"):
+        ResourceMonitorSettings(cpu_threshold=85).levels()
 
 
 def test_pressure_and_scanner_status_are_read_from_their_files(tmp_path) -> None:
@@ -79,11 +81,19 @@ def test_pressure_and_scanner_status_are_read_from_their_files(tmp_path) -> None
 
 
 def test_modes_set_the_breaker_levels() -> None:
-    base = ResourceMonitorSettings(execution_mode="CONCURRENT").thresholds()
-    live = ResourceMonitorSettings(execution_mode="PRIORITY_LIVE").thresholds()
-    alone = ResourceMonitorSettings(execution_mode="standalone").thresholds()
-    assert live.cpu_threshold < base.cpu_threshold
+    base = ResourceMonitorSettings(execution_mode="CONCURRENT").levels()
+    live = ResourceMonitorSettings(execution_mode="PRIORITY_LIVE").levels()
+    alone = ResourceMonitorSettings(execution_mode="standalone").levels()
+    assert live.cpu_fraction < base.cpu_fraction
     assert live.scanner_latency_budget_ms == base.scanner_latency_budget_ms / 2
-    assert alone.cpu_threshold == 1.0 and alone.memory_threshold == base.memory_threshold
+    assert alone.cpu_fraction == 1.0 and alone.memory_fraction == base.memory_fraction
+    assert (base.min_open_seconds, base.probe_seconds, base.resume_hold_seconds) == (30, 30, 0)
     with pytest.raises(InvalidParameterError, match="execution_mode 'FAST'"):
-        ResourceMonitorSettings(execution_mode="FAST").thresholds()
+        ResourceMonitorSettings(execution_mode="FAST").levels()
+
+
+def test_the_execution_mode_comes_from_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv("BTPIPELINE_EXECUTION_MODE", "PRIORITY_LIVE")
+    assert ResourceMonitorSettings().levels().cpu_fraction == pytest.approx(0.85 * 0.8)
+
+

@@ -1,17 +1,27 @@
-"""The fast path's rules: what trips it per execution mode, and resume hysteresis."""
+"""The fast path's rules: what its samples trip under the one protection policy, per
+execution mode, and resume hysteresis."""
 
 from __future__ import annotations
 
 import os
 import time
 
-from btpipeline.executors.executor import shed_limits
-from btpipeline.executors.shedding import ShedLimits, ShedMachine, ShedState, trip_reasons
+from btpipeline.executors.executor import levels_from_executor_config
+from btpipeline.executors.shedding import fast_signals
 from btpipeline.machine.cores import ExecutionMode
 from btpipeline.machine.executor_settings import ExecutorSettings
+from btpipeline.machine.protection import ProtectionLevels, levels_for_mode
+from btpipeline.machine.protection import trip_reasons as level_reasons
+from btpipeline.machine.protection_state import CircuitState, ProtectionMachine
 from btpipeline.monitor.fast_signals import CpuMeter, FastSample
 
-LIMITS = ShedLimits()
+LIMITS = levels_from_executor_config(ExecutorSettings())
+
+
+def trip_reasons(sample: FastSample, levels: ProtectionLevels, free_cores: float,
+                 ignore_latency_before: float | None = None) -> list[str]:
+    return level_reasons(fast_signals(sample, free_cores,
+                                      ignore_latency_before=ignore_latency_before), levels)
 
 
 def _sample(**values: float | None) -> FastSample:
@@ -24,7 +34,9 @@ SCANNER = {"scanner_heartbeat_unix": 999.0, "scanner_budget_ms": 100.0,
 
 
 def test_other_processes_filling_the_cores_left_to_them_trip_it():
-    assert trip_reasons(_sample(other_cpu_cores=0.95, **SCANNER), LIMITS, free_cores=1)
+    assert trip_reasons(_sample(other_cpu_cores=0.95, **SCANNER), LIMITS, free_cores=1) == [
+        "cpu 95.0% > 85.0% of the 1 core(s) left beside the backtests, used by others"]
+    assert trip_reasons(_sample(other_cpu_cores=1.8, **SCANNER), LIMITS, free_cores=2)
     assert not trip_reasons(_sample(other_cpu_cores=0.5, **SCANNER), LIMITS, free_cores=1)
 
 
@@ -58,35 +70,45 @@ def test_a_tick_from_before_the_pause_does_not_keep_it_paused():
 
 
 def test_priority_live_trips_earlier_than_concurrent():
-    live = LIMITS.for_mode(ExecutionMode.PRIORITY_LIVE)
+    live = levels_for_mode(LIMITS, ExecutionMode.PRIORITY_LIVE)
     busy = _sample(other_cpu_cores=0.7, **SCANNER)
     assert trip_reasons(busy, live, 1) and not trip_reasons(busy, LIMITS, 1)
     slow = _sample(scanner_last_latency_ms=70.0, scanner_heartbeat_unix=999.0,
                    scanner_budget_ms=100.0)
     assert trip_reasons(slow, live, 1) and not trip_reasons(slow, LIMITS, 1)
-    assert LIMITS.for_mode(ExecutionMode.CONCURRENT) == LIMITS
+    assert levels_for_mode(LIMITS, ExecutionMode.CONCURRENT) == LIMITS
 
 
-def test_executor_config_reaches_the_limits():
-    cfg = ExecutorSettings(shed_cpu_threshold=0.5, execution_mode=ExecutionMode.CONCURRENT)
-    assert shed_limits(cfg).cpu_threshold == 0.5
+def test_executor_config_reaches_the_levels():
+    cfg = ExecutorSettings(shed_cpu_threshold=0.5, shed_memory_threshold=0.7,
+                          shed_scanner_run_delay_threshold=0.3,
+                          shed_scanner_latency_budget_ms=80.0, shed_hysteresis=0.2,
+                          shed_resume_hold_seconds=3.0)
+    levels = levels_from_executor_config(cfg)
+    assert (levels.cpu_fraction, levels.memory_fraction, levels.scanner_run_delay_fraction,
+            levels.scanner_latency_budget_ms, levels.hysteresis, levels.resume_hold_seconds
+            ) == (0.5, 0.7, 0.3, 80.0, 0.2, 3.0)
+    live = levels_from_executor_config(ExecutorSettings(
+        shed_cpu_threshold=0.5, execution_mode=ExecutionMode.PRIORITY_LIVE))
+    assert live == levels_for_mode(levels_from_executor_config(ExecutorSettings(
+        shed_cpu_threshold=0.5)), "PRIORITY_LIVE")
 
 
 def test_resume_waits_for_healthy_hold_and_repeated_trips_double_it():
-    machine = ShedMachine(ShedLimits(resume_hold_seconds=1.0, flap_window_seconds=5.0))
+    machine = ProtectionMachine(LIMITS)  # the fast path: 1 s hold, 5 s probe
     assert machine.update(0.0, [], True) is None
-    assert machine.update(0.1, ["cpu"], False).state is ShedState.PAUSED
+    assert machine.update(0.1, ["cpu"], False).state is CircuitState.OPEN  # paused
     assert machine.update(0.5, [], False) is None  # below trip, above reset: stay paused
     assert machine.update(0.6, [], True) is None  # healthy from here...
     assert machine.update(1.5, [], True) is None
-    assert machine.update(1.7, [], True).state is ShedState.RUNNING  # ...for 1 s
-    assert machine.update(2.0, ["cpu"], False).state is ShedState.PAUSED  # flapping
-    assert machine.hold == 2.0
+    assert machine.update(1.7, [], True).state is CircuitState.HALF_OPEN  # ...for 1 s: resumed
+    assert machine.update(2.0, ["cpu"], False).state is CircuitState.OPEN  # flapping
+    assert machine.state.hold_seconds == 2.0
     machine.update(2.1, [], True)
     assert machine.update(3.5, [], True) is None
-    assert machine.update(4.2, [], True).state is ShedState.RUNNING
-    assert machine.update(20.0, ["cpu"], False).state is ShedState.PAUSED  # long after
-    assert machine.hold == 1.0
+    assert machine.update(4.2, [], True).state is CircuitState.HALF_OPEN
+    assert machine.update(20.0, ["cpu"], False).state is CircuitState.OPEN  # long after
+    assert machine.state.hold_seconds == 1.0
 
 
 def test_cpu_meter_does_not_count_the_given_pids():
