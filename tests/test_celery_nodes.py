@@ -35,10 +35,10 @@ from kombu import Connection
 from btpipeline import universe
 from btpipeline.assets.keys import backtest_key
 from btpipeline.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
+from btpipeline.definitions import backtest_celery_job_def
 from btpipeline.distributed.bootstrap import isolation_spec, memory_limit_kib, step_keys
 from btpipeline.distributed.broker import BROKER_ENV, broker_url, check_reachable
 from btpipeline.distributed.errors import BrokerUnreachable, UnknownNodePriority
-from btpipeline.distributed.job import backtest_celery_job_def
 from btpipeline.distributed.queues import (
     NODE_PRIORITY_ENV,
     QUEUE_ENV,

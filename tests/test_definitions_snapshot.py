@@ -5,6 +5,7 @@ what the UI, the daemon, schedules, sensors and stored runs refer to by name; a 
 lost definition must be a deliberate change, seen in review as a diff of the snapshot file.
 """
 
+import ast
 import os
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from dagster import Definitions
 from btpipeline.definitions import defs
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.txt"
+ASSETS = Path(__file__).parent.parent / "btpipeline" / "assets"
 UPDATE_ENV = "BTPIPELINE_UPDATE_SNAPSHOT"
 
 
@@ -59,7 +61,29 @@ def test_definitions_match_the_committed_snapshot() -> None:
     assert current == committed, (
         f"btpipeline.definitions no longer matches {SNAPSHOT.name}: an asset key, group, "
         "partitioning, job, sensor, schedule, resource or executor was added, removed or "
-        "renamed (pytest lists the differing lines). Expected the committed listing, found the listing of the "
-        f"loaded definitions. Fix: if the change is intended, run `{UPDATE_ENV}=1 python -m "
-        "pytest tests/test_definitions_snapshot.py` and commit tests/snapshots/definitions.txt; "
-        "otherwise restore the name.")
+        "renamed (pytest lists the differing lines). Expected the committed listing, found "
+        "the listing of the loaded definitions. Fix: if the change is intended, run "
+        f"`{UPDATE_ENV}=1 python -m pytest tests/test_definitions_snapshot.py` and commit "
+        "tests/snapshots/definitions.txt; otherwise restore the name.")
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_no_domain_module_imports_the_definitions_module() -> None:
+    """btpipeline.definitions imports the domains; the other way round would be a circle."""
+    offenders = sorted(str(path.relative_to(ASSETS.parent.parent)) for path in
+                       ASSETS.rglob("*.py") if "btpipeline.definitions" in _imported_modules(path))
+    assert not offenders, (
+        f"{offenders} import btpipeline.definitions, which imports every domain: an import "
+        "circle. Expected no module under btpipeline/assets/ to import it. Fix: resolve jobs "
+        "by name in btpipeline.definitions (its *_job_def entry points) instead.")

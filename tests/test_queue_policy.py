@@ -15,6 +15,7 @@ from dagster._core.remote_origin import (
 )
 from dagster._core.test_utils import create_run_for_test
 
+from btpipeline.assets.monitoring.queue_policy import evaluate
 from btpipeline.errors import InvalidParameterError
 from btpipeline.executors.priority import JobPriority
 from btpipeline.scheduling.deadlines import Verdict, judge, parse_deadline
@@ -24,7 +25,6 @@ from btpipeline.scheduling.queue_caps import (
     over_cap,
     queue_caps,
 )
-from btpipeline.sensors.queue_policy import evaluate
 
 
 def _iso(seconds_from_now: float) -> str:

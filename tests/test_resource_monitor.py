@@ -7,13 +7,14 @@ import time
 import pytest
 from dagster import build_sensor_context, instance_for_test
 
+from btpipeline.assets.keys import HEALTH_KEY
+from btpipeline.assets.monitoring.resource_monitor import evaluate
 from btpipeline.errors import InvalidParameterError
 from btpipeline.monitor.breaker import Breaker, BreakerState, BreakerThresholds
 from btpipeline.monitor.queue_control import breaker_holds_pool
 from btpipeline.monitor.sampler import ResourceSample, read_pressure, read_scanner_p99
 from btpipeline.monitor.settings import ResourceMonitorSettings
 from btpipeline.scanner.status import SCHEMA_VERSION
-from btpipeline.sensors.resource_monitor import HEALTH_KEY, evaluate
 
 LIMITS = BreakerThresholds(cooldown_seconds=10, probe_seconds=20)
 POOLS = {"concurrency": {"pools": {"granularity": "op", "default_limit": 2}}}

@@ -7,11 +7,11 @@ import os
 
 from dagster import build_schedule_context, build_sensor_context
 
+from btpipeline.assets.market_data.sensors import contiguous
 from btpipeline.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from btpipeline.data.store import generate_into_store
 from btpipeline.definitions import defs
 from btpipeline.resources.market_data_store import MarketDataStore
-from btpipeline.sensors.market_data_sensor import contiguous
 
 
 def _tick(store: MarketDataStore, cursor: str | None):

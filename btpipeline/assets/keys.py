@@ -21,3 +21,7 @@ def report_key(strategy: str) -> AssetKey:
 
 def backtest_group(strategy: str) -> str:
     return f"backtest_{strategy}"
+
+
+# Observed (never materialized) by the resource monitor sensor at each breaker transition.
+HEALTH_KEY = AssetKey(["machine_health"])

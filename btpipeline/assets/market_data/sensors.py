@@ -19,7 +19,7 @@ from dagster import (
 
 from btpipeline.assets.keys import backtest_key, candles_key
 from btpipeline.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
-from btpipeline.jobs import AssetJob
+from btpipeline.assets.selections import AssetJob
 from btpipeline.resources.market_data_store import MarketDataStore
 
 

@@ -1,33 +1,16 @@
-"""The resource monitor sensor: the circuit breaker that pauses backtests to protect the
-live scanner. Each tick samples the machine, steps the breaker (its state lives in the cursor)
-and, on a transition, sets the backtest pool's slots and records a ``machine_health``
+"""One tick of the resource monitor sensor: the circuit breaker that pauses backtests to protect
+the live scanner. Each tick samples the machine, steps the breaker (its state lives in the
+cursor) and, on a transition, sets the backtest pool's slots and records a ``machine_health``
 observation with the figures. Every tick's message says the state and the figures.
 """
 
-import time
+from dagster import AssetObservation, SensorEvaluationContext, SensorResult, SkipReason
 
-from dagster import (
-    AssetKey,
-    AssetObservation,
-    AssetSpec,
-    DefaultSensorStatus,
-    SensorDefinition,
-    SensorEvaluationContext,
-    SensorResult,
-    SkipReason,
-    sensor,
-)
-
+from btpipeline.assets.keys import HEALTH_KEY
 from btpipeline.monitor.breaker import Breaker
 from btpipeline.monitor.queue_control import apply_breaker
-from btpipeline.monitor.sampler import ResourceSample, sample_resources
+from btpipeline.monitor.sampler import ResourceSample
 from btpipeline.monitor.settings import ResourceMonitorSettings
-
-HEALTH_KEY = AssetKey(["machine_health"])
-machine_health = AssetSpec(
-    HEALTH_KEY, group_name="monitor",
-    description="Observations of CPU, memory, pressure stall and scanner latency, recorded by "
-    "resource_monitor at every circuit-breaker transition.")
 
 
 def _figures(sample: ResourceSample) -> str:
@@ -53,15 +36,3 @@ def evaluate(context: SensorEvaluationContext, settings: ResourceMonitorSettings
                                                f"pool slots {slots})"),
                         asset_events=[observation], cursor=after.to_json())
 
-
-def make_resource_monitor_sensor() -> SensorDefinition:
-    @sensor(name="resource_monitor", minimum_interval_seconds=5,
-            default_status=DefaultSensorStatus.STOPPED, asset_selection=[HEALTH_KEY],
-            description="Circuit breaker: pauses the backtest pool when the machine or the live "
-            "scanner is overloaded (CLOSED / OPEN / HALF_OPEN).")
-    def resource_monitor(context: SensorEvaluationContext,
-                         monitor_settings: ResourceMonitorSettings) -> SensorResult:
-        sample = sample_resources(monitor_settings.status_path(), cpu_interval=0.5)
-        return evaluate(context, monitor_settings, sample, time.time())
-
-    return resource_monitor

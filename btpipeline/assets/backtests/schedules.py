@@ -11,7 +11,7 @@ from dagster import (
 )
 
 from btpipeline.assets.partitions import month_key
-from btpipeline.jobs import AssetJob
+from btpipeline.assets.selections import AssetJob
 
 
 def make_nightly_schedule(job: AssetJob) -> ScheduleDefinition:
