@@ -129,7 +129,7 @@ def btp_dagster_sweep(data_root: Path, home: Path, workers: int) -> tuple[list[O
     the project's (dagster.yaml: op-granularity pools, FileComputeLogManager)."""
     from dagster import DagsterInstance, execute_job, reconstructable
 
-    from btpipeline.sweeps.job import sweep_job_def
+    from btpipeline.definitions import sweep_job_def
 
     home.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")

@@ -1,25 +1,32 @@
-"""Wires btpipeline's assets, jobs, schedules, sensors and resources into one Definitions."""
+"""btpipeline's one code location: every domain's definitions (btpipeline/assets/<domain>/)
+merged, with the shared resources and the default executor.
+
+pyproject.toml's ``[tool.dagster]`` and workspace.yaml both load ``defs`` from this module.
+The ``*_job_def`` functions are reconstructable entry points for ``execute_job`` (CLI demo,
+tests, benchmarks, Celery worker nodes): they resolve a job from these very ``defs``, so a run
+started through them runs what the code location serves. The domains never import this module.
+"""
 
 import os
 from collections.abc import Mapping
 
-from dagster import Definitions, EnvVar
+from dagster import Definitions, EnvVar, JobDefinition
 
-from btpipeline import universe
-from btpipeline.assets.backtests import backtest_asset
-from btpipeline.assets.market_data import candles_asset
-from btpipeline.assets.reports import report_asset
-from btpipeline.distributed.job import backtest_celery_job
+from btpipeline.assets.backtests import definitions as backtests
+from btpipeline.assets.backtests.jobs import BACKTEST_JOB_NAME
+from btpipeline.assets.distributed import definitions as distributed
+from btpipeline.assets.distributed.jobs import BACKTEST_CELERY_JOB_NAME
+from btpipeline.assets.market_data import definitions as market_data
+from btpipeline.assets.market_data.jobs import MARKET_DATA_JOB_NAME
+from btpipeline.assets.monitoring import definitions as monitoring
+from btpipeline.assets.reports import definitions as reports
+from btpipeline.assets.reports.jobs import REPORTS_JOB_NAME
+from btpipeline.assets.sweeps import definitions as sweeps
+from btpipeline.assets.sweeps.jobs import SWEEP_JOB_NAME
 from btpipeline.executors import backtest_executor
-from btpipeline.jobs import backtest_job, market_data_job, reports_job
 from btpipeline.monitor.settings import ResourceMonitorSettings
 from btpipeline.resources.market_data_store import MarketDataStore
 from btpipeline.resources.results_database import ResultsDatabase
-from btpipeline.schedules import make_nightly_schedule
-from btpipeline.sensors.market_data_sensor import make_market_data_sensor
-from btpipeline.sensors.queue_policy import make_queue_policy_sensor
-from btpipeline.sensors.resource_monitor import machine_health, make_resource_monitor_sensor
-from btpipeline.sweeps.job import sweep_job
 
 
 def default_resources() -> dict[str, object]:
@@ -28,41 +35,39 @@ def default_resources() -> dict[str, object]:
     UI."""
     results_db = (ResultsDatabase(url=EnvVar("BTPIPELINE_RESULTS_URL"))
                   if os.environ.get("BTPIPELINE_RESULTS_URL") else ResultsDatabase())
-    market_data = (MarketDataStore(root=EnvVar("BTPIPELINE_DATA_DIR"))
-                   if os.environ.get("BTPIPELINE_DATA_DIR") else MarketDataStore())
-    return {"market_data": market_data, "results_db": results_db,
+    market_data_store = (MarketDataStore(root=EnvVar("BTPIPELINE_DATA_DIR"))
+                         if os.environ.get("BTPIPELINE_DATA_DIR") else MarketDataStore())
+    return {"market_data": market_data_store, "results_db": results_db,
             "monitor_settings": ResourceMonitorSettings()}
 
 
 def build_definitions(resources: Mapping[str, object] | None = None) -> Definitions:
     """All of btpipeline; ``resources`` replaces the defaults (tests point them at tmp folders)."""
-    strategies, epics = universe.strategies(), universe.epics()
-    backtests = backtest_job()
-    market_data = market_data_job()
-    return Definitions(
-        assets=[candles_asset(e) for e in epics]
-        + [backtest_asset(s, e) for s in strategies for e in epics]
-        + [report_asset(s, epics) for s in strategies] + [machine_health],
-        jobs=[backtests, market_data, reports_job(), sweep_job(),
-              backtest_celery_job()],
-        schedules=[make_nightly_schedule(backtests)],
-        sensors=[make_market_data_sensor(market_data, strategies),
-                 make_resource_monitor_sensor(), make_queue_policy_sensor()],
-        resources={**default_resources(), **(resources or {})},
-        executor=backtest_executor,
-    )
+    shared = Definitions(resources={**default_resources(), **(resources or {})},
+                         executor=backtest_executor)
+    return Definitions.merge(market_data.defs(), backtests.defs(), reports.defs(),
+                             sweeps.defs(), monitoring.defs(), distributed.defs(), shared)
 
 
 defs = build_definitions()
 
 
-def market_data_job_def():  # noqa: ANN201 - a reconstructable entry point for execute_job
-    return defs.resolve_job_def("market_data_job")
+def market_data_job_def() -> JobDefinition:
+    return defs.resolve_job_def(MARKET_DATA_JOB_NAME)
 
 
-def reports_job_def():  # noqa: ANN201
-    return defs.resolve_job_def("reports_job")
+def reports_job_def() -> JobDefinition:
+    return defs.resolve_job_def(REPORTS_JOB_NAME)
 
 
-def backtest_job_def():  # noqa: ANN201
-    return defs.resolve_job_def("backtest_job")
+def backtest_job_def() -> JobDefinition:
+    return defs.resolve_job_def(BACKTEST_JOB_NAME)
+
+
+def sweep_job_def() -> JobDefinition:
+    """Override ``resources.market_data.config.root`` in the run config to read another store."""
+    return defs.resolve_job_def(SWEEP_JOB_NAME)
+
+
+def backtest_celery_job_def() -> JobDefinition:
+    return defs.resolve_job_def(BACKTEST_CELERY_JOB_NAME)

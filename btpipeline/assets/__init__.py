@@ -1,4 +1,8 @@
-"""Dagster assets: candles per epic, backtests per strategy x epic, reports per strategy."""
+"""btpipeline's Dagster definitions, one folder per domain: market_data/ (candles per epic),
+backtests/ (a backtest per strategy x epic), reports/ (a report per strategy), sweeps/,
+monitoring/ and distributed/. Each folder's ``definitions.defs()`` returns its Definitions;
+btpipeline.definitions merges them. Shared by every domain: partitions.py, keys.py,
+selections.py, failures.py and time_windows.py."""
 
 import warnings
 

@@ -15,3 +15,7 @@ def candles_key(epic: str) -> AssetKey:
 
 def report_key(strategy: str) -> AssetKey:
     return AssetKey(report_key_path(strategy))
+
+
+# Observed (never materialized) by the resource monitor sensor at each breaker transition.
+HEALTH_KEY = AssetKey(["machine_health"])

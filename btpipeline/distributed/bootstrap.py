@@ -101,15 +101,15 @@ def preload() -> None:
     and its first step skips ~3 s of imports. No instance is opened here: database
     connections must not cross a fork.
     """
-    for module in (*execution_config().forkserver_preload, "btpipeline.distributed.job"):
+    for module in (*execution_config().forkserver_preload, "btpipeline.assets.distributed.jobs"):
         try:
             importlib.import_module(module)
         except Exception as error:  # a missing optional module only costs the first step time
             logger.warning("btpipeline: could not preload %s: %s", module, error)
     try:
-        from btpipeline.distributed.job import backtest_celery_job_def
+        from btpipeline.definitions import backtest_celery_job_def
 
-        backtest_celery_job_def()  # imports btpipeline.definitions and resolves the job
+        backtest_celery_job_def()  # builds btpipeline's definitions and resolves the job
     except Exception as error:  # the first step will raise it again, in its run's event log
         logger.warning("btpipeline: could not preload backtest_celery_job: %s", error)
 

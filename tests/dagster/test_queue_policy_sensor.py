@@ -16,7 +16,7 @@ from dagster._core.remote_origin import (
 )
 from dagster._core.test_utils import create_run_for_test
 
-from btpipeline.sensors.queue_policy import evaluate
+from btpipeline.assets.monitoring.queue_policy import evaluate
 
 
 def _iso(seconds_from_now: float) -> str:

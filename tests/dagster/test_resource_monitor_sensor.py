@@ -7,12 +7,13 @@ from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import EmptyWorkspaceTarget
 from dagster_graphql.test.utils import execute_dagster_graphql
 
+from btpipeline.assets.keys import HEALTH_KEY
+from btpipeline.assets.monitoring.resource_monitor import PROTECTION_METADATA_KEY, evaluate
 from btpipeline.client import BREAKER_QUERY, breaker_state_from
 from btpipeline.machine.protection_state import CircuitState
 from btpipeline.monitor.queue_control import breaker_holds_pool, read_published_protection
 from btpipeline.monitor.sampler import ResourceSample
 from btpipeline.monitor.settings import ResourceMonitorSettings
-from btpipeline.sensors.resource_monitor import HEALTH_KEY, PROTECTION_METADATA_KEY, evaluate
 
 POOLS = {"concurrency": {"pools": {"granularity": "op", "default_limit": 2}}}
 

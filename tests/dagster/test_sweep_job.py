@@ -21,11 +21,11 @@ from dagster import (
 )
 
 from btpipeline.data.store import CandleStore, generate_into_store
+from btpipeline.definitions import sweep_job_def
 from btpipeline.epics import get_epic
 from btpipeline.executors import backtest_executor
 from btpipeline.resources.market_data_store import MarketDataStore
 from btpipeline.strategies import CostModel, get_strategy, run_backtest
-from btpipeline.sweeps import sweep_job_def
 from btpipeline.sweeps.spec import METRICS
 
 # tmpfs when there is one: Dagster's SQLite event log fsyncs every event.

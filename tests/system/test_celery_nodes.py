@@ -34,9 +34,9 @@ from kombu import Connection
 
 from btpipeline import universe
 from btpipeline.assets.keys import backtest_key
+from btpipeline.definitions import backtest_celery_job_def
 from btpipeline.distributed.broker import BROKER_ENV, broker_url, check_reachable
 from btpipeline.distributed.errors import BrokerUnreachable
-from btpipeline.distributed.job import backtest_celery_job_def
 from btpipeline.distributed.queues import (
     QUEUE_ENV,
     priority_queues,

@@ -1,7 +1,7 @@
 """The market-data sensor groups changed months into contiguous ranges (one run per range),
 across a year end. The sensor's ticks: tests/dagster/test_sensor_and_schedule.py."""
 
-from btpipeline.sensors.market_data_sensor import contiguous
+from btpipeline.assets.market_data.sensors import contiguous
 
 
 def test_contiguous_groups_consecutive_months_across_a_year_end() -> None:

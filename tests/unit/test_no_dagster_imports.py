@@ -34,7 +34,7 @@ print("\\n".join(sorted(m for m in sys.modules if m.split(".")[0].startswith("da
 """
 #: Layers the machine layer must never import (they are Dagster-facing).
 FORBIDDEN_FOR_MACHINE = ("btpipeline.executors", "btpipeline.assets", "btpipeline.resources",
-                         "btpipeline.definitions", "btpipeline.sensors", "btpipeline.monitor")
+                         "btpipeline.definitions", "btpipeline.monitor")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

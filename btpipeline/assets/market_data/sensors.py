@@ -18,7 +18,7 @@ from dagster import (
 )
 
 from btpipeline.assets.keys import backtest_key, candles_key
-from btpipeline.jobs import AssetJob
+from btpipeline.assets.selections import AssetJob
 from btpipeline.machine.naming import month_key
 from btpipeline.machine.tags import RANGE_END_TAG, RANGE_START_TAG
 from btpipeline.resources.market_data_store import MarketDataStore

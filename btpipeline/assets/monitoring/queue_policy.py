@@ -1,4 +1,5 @@
-"""The queue-policy sensor: backpressure caps and deadlines, applied to Dagster's run queue.
+"""One tick of the queue-policy sensor: backpressure caps and deadlines, applied to Dagster's
+run queue.
 
 Each tick reads the queued and running runs from the instance and:
 
@@ -12,20 +13,9 @@ Each tick reads the queued and running runs from the instance and:
 """
 
 import statistics
-import time
 from collections.abc import Callable, Sequence
 
-from dagster import (
-    DagsterInstance,
-    DagsterRunStatus,
-    DefaultSensorStatus,
-    RunRecord,
-    RunsFilter,
-    SensorDefinition,
-    SensorEvaluationContext,
-    SkipReason,
-    sensor,
-)
+from dagster import DagsterInstance, DagsterRunStatus, RunRecord, RunsFilter
 
 from btpipeline.errors import InvalidParameterError
 from btpipeline.machine.deadlines import DEFAULT_ESTIMATE_SECONDS, Verdict, judge, parse_deadline
@@ -105,13 +95,3 @@ def evaluate(instance: DagsterInstance, now: float) -> str:
               if (line := review_deadline(instance, record, now, estimate_for))]
     return "; ".join(lines) or f"{len(queued)} queued run(s), all within caps, no deadlines"
 
-
-def make_queue_policy_sensor() -> SensorDefinition:
-    @sensor(name="queue_policy", minimum_interval_seconds=10,
-            default_status=DefaultSensorStatus.RUNNING,
-            description="Backpressure and deadlines: cancels queued runs over their priority's "
-            "cap (with a message) and raises / flags runs by their btpipeline/deadline tag.")
-    def queue_policy(context: SensorEvaluationContext) -> SkipReason:
-        return SkipReason(evaluate(context.instance, time.time()))
-
-    return queue_policy

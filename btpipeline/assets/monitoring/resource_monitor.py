@@ -1,39 +1,29 @@
-"""The resource monitor sensor: the circuit breaker that pauses backtests to protect the
-live scanner. Each tick samples the machine and steps the one protection state machine
-(:mod:`btpipeline.machine.protection_state`; its state lives in the cursor). On a transition
-it sets the backtest pool's slots, publishes the state in the instance's key-value store and
-records the same state, with the figures, as a ``machine_health`` observation (the UI's and
-the GraphQL client's view of it). Every tick's message says the state and the figures.
+"""One tick of the resource monitor sensor: the circuit breaker that pauses backtests to protect
+the live scanner. Each tick samples the machine and steps the one protection state machine
+(:mod:`btpipeline.machine.protection_state`; its state lives in the cursor). On a transition it
+sets the backtest pool's slots, publishes the state in the instance's key-value store and records
+the same state, with the figures, as a ``machine_health`` observation (the UI's and the GraphQL
+client's view of it). Every tick's message says the state and the figures. The sensor itself is
+in ``sensors.py``.
 """
 
-import time
-
 from dagster import (
-    AssetKey,
     AssetObservation,
-    AssetSpec,
-    DefaultSensorStatus,
     MetadataValue,
-    SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
-    sensor,
 )
 
+from btpipeline.assets.keys import HEALTH_KEY
 from btpipeline.machine.protection_state import ProtectionState
 from btpipeline.monitor.breaker import step_breaker
 from btpipeline.monitor.queue_control import apply_protection
-from btpipeline.monitor.sampler import ResourceSample, sample_resources
+from btpipeline.monitor.sampler import ResourceSample
 from btpipeline.monitor.settings import ResourceMonitorSettings
 
-HEALTH_KEY = AssetKey(["machine_health"])
 #: The observation's metadata key holding the published state's JSON (read by the client).
 PROTECTION_METADATA_KEY = "protection"
-machine_health = AssetSpec(
-    HEALTH_KEY, group_name="monitor",
-    description="Observations of CPU, memory, pressure stall and scanner latency, recorded by "
-    "resource_monitor at every circuit-breaker transition, with the published breaker state.")
 
 
 def _figures(sample: ResourceSample) -> str:
@@ -66,15 +56,3 @@ def evaluate(context: SensorEvaluationContext, settings: ResourceMonitorSettings
                         asset_events=[health_observation(after, sample, slots)],
                         cursor=after.to_json())
 
-
-def make_resource_monitor_sensor() -> SensorDefinition:
-    @sensor(name="resource_monitor", minimum_interval_seconds=5,
-            default_status=DefaultSensorStatus.STOPPED, asset_selection=[HEALTH_KEY],
-            description="Circuit breaker: pauses the backtest pool when the machine or the live "
-            "scanner is overloaded (CLOSED / OPEN / HALF_OPEN).")
-    def resource_monitor(context: SensorEvaluationContext,
-                         monitor_settings: ResourceMonitorSettings) -> SensorResult:
-        sample = sample_resources(monitor_settings.status_path(), cpu_interval=0.5)
-        return evaluate(context, monitor_settings, sample, time.time())
-
-    return resource_monitor

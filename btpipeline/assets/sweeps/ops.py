@@ -1,7 +1,4 @@
-"""``sweep_job``: a strategy parameter sweep as a Dagster-native fan-out on backtest_executor.
-
-    plan_sweep ──DynamicOutput per combination──▶ backtest_combination (mapped) ──▶ rank_sweep
-        └────────────────────────── ranking settings ─────────────────────────────────┘
+"""The ops of ``sweep_job`` (see jobs.py) and their run config.
 
 * ``plan_sweep`` validates the whole configuration (strategy, epic, dates, grid, costs, ranking)
   and that candles exist, then emits one ``DynamicOutput`` per grid combination. A bad grid
@@ -28,26 +25,21 @@ from dagster import (
     Config,
     DynamicOut,
     DynamicOutput,
-    JobDefinition,
     MetadataValue,
     OpExecutionContext,
     Out,
     Output,
-    job,
     op,
 )
 from pydantic import Field
 
-from btpipeline.assets.backtests import BACKTEST_RETRY_POLICY
+from btpipeline.assets.backtests.assets import BACKTEST_RETRY_POLICY
 from btpipeline.assets.failures import step_failure
 from btpipeline.errors import BtPipelineError
-from btpipeline.executors import backtest_executor
 from btpipeline.machine.tags import BACKTEST_POOL
 from btpipeline.resources.market_data_store import MarketDataStore
 from btpipeline.sweeps.ranking import markdown_top, rank_results
 from btpipeline.sweeps.spec import SweepSpec, SweepTask, build_spec, run_task
-
-SWEEP_JOB_NAME = "sweep_job"
 
 
 class SweepConfig(Config):
@@ -160,29 +152,4 @@ def rank_sweep(context: OpExecutionContext, results: list[dict[str, Any]],
         "rank_by": MetadataValue.text(ranking.rank_by),
         "compute_ms_total": MetadataValue.float(float(table["compute_ms"].sum())),
     })
-
-
-def sweep_job(resources: dict[str, object] | None = None) -> JobDefinition:
-    """The sweep job on ``backtest_executor``. Without ``resources`` it needs ``market_data``
-    from the ``Definitions`` it is registered in (as in btpipeline.definitions)."""
-
-    @job(name=SWEEP_JOB_NAME, executor_def=backtest_executor, resource_defs=resources or {},
-         description="Parameter sweep of one strategy on one epic: one mapped backtest step "
-         "per grid combination on backtest_executor's workers, then a ranked table.",
-         tags={"btpipeline/kind": "sweep"})
-    def sweep() -> None:
-        combinations, ranking = plan_sweep()
-        results = combinations.map(backtest_combination)
-        rank_sweep(results.collect(), ranking)
-
-    return sweep
-
-
-def sweep_job_def() -> JobDefinition:
-    """The registered sweep job with the deployment's resources: a reconstructable entry point
-    for ``execute_job`` (tests, benchmarks); override ``resources.market_data.config.root`` in
-    the run config to read another store."""
-    from btpipeline.definitions import defs  # here, not at import: definitions imports this module
-
-    return defs.resolve_job_def(SWEEP_JOB_NAME)
 

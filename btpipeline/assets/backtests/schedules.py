@@ -10,7 +10,7 @@ from dagster import (
     schedule,
 )
 
-from btpipeline.jobs import AssetJob
+from btpipeline.assets.selections import AssetJob
 from btpipeline.machine.naming import month_key
 
 

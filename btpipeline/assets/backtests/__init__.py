@@ -1,0 +1,2 @@
+"""The backtests domain: ``backtest/<strategy>/<EPIC>`` assets, ``backtest_job`` and the
+nightly schedule."""
