@@ -67,3 +67,17 @@ class CorruptDataFileError(MarketDataError):
 
 class ResultsDatabaseError(BtPipelineError, RuntimeError):
     """The results database could not be reached or written; nothing was changed."""
+
+
+class ResultsDatabaseUnavailableError(ResultsDatabaseError):
+    """A transient results-database fault (connection lost, server restarting, lock timeout,
+    deadlock) that outlasted the retry budget; the same call may succeed later."""
+
+
+class ResultsDiskFullError(ResultsDatabaseError):
+    """The results database's disk is full; nothing was changed."""
+
+
+class RunNotLiveError(BtPipelineError, RuntimeError):
+    """A write by a run that Dagster no longer counts as running (failed, canceled): fenced
+    off, so the results database never holds rows of a run Dagster says did not happen."""

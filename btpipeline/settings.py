@@ -51,3 +51,14 @@ def default_live_results_url() -> str:
 
 def default_dagster_home() -> Path:
     return project_root() / ".dagster_home"
+
+
+DEFAULT_RESULTS_RETRY_SECONDS = 90.0
+"""Long enough for a PostgreSQL restart of a minute, with margin."""
+
+
+def default_results_retry_seconds() -> float:
+    """How long results-database calls are retried through transient faults
+    (``BTPIPELINE_RESULTS_RETRY_SECONDS``, default 90)."""
+    value = os.environ.get("BTPIPELINE_RESULTS_RETRY_SECONDS")
+    return float(value) if value else DEFAULT_RESULTS_RETRY_SECONDS

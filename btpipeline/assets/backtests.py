@@ -27,6 +27,7 @@ from pydantic import Field
 from btpipeline.assets.failures import step_failure
 from btpipeline.assets.keys import backtest_group, backtest_key, candles_key
 from btpipeline.assets.partitions import monthly_partitions
+from btpipeline.assets.run_fence import fence_for
 from btpipeline.assets.time_windows import window_ns
 from btpipeline.epics import Epic, get_epic
 from btpipeline.errors import BtPipelineError
@@ -35,8 +36,9 @@ from btpipeline.resources.market_data_store import MarketDataStore
 from btpipeline.resources.results_database import ResultsDatabase
 from btpipeline.strategies import CostModel, get_strategy, run_backtest
 
-# A lost worker (killed, out of memory) is retried; results writes are idempotent, so a retry
-# replaces whatever the failed attempt wrote. Bad input is never retried (see failures.py).
+# A lost worker (killed, out of memory) and a results database that stayed unavailable past its
+# retry budget are retried; results writes are idempotent, so a retry replaces whatever the
+# failed attempt wrote. Bad input is never retried (see failures.py).
 BACKTEST_RETRY_POLICY = RetryPolicy(max_retries=2, delay=1)
 
 
@@ -99,7 +101,7 @@ def _run(context: AssetExecutionContext, strategy: str, epic_name: str, config: 
         strategy=strategy, epic=epic_name, partition_keys=context.partition_keys,
         run_id=context.run.run_id, params=result.params, started_at=started_at,
         finished_at=dt.datetime.now(dt.timezone.utc), metrics=result.metrics,
-        fills=fills, daily=daily,
+        fills=fills, daily=daily, fence=fence_for(context),
     )
     t3 = time.perf_counter_ns()
     timings = {"read_us": (t1 - t0) // 1000, "compute_us": (t2 - t1) // 1000,

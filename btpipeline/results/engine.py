@@ -25,8 +25,14 @@ from sqlalchemy import (
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.schema import CreateIndex, CreateSchema, CreateTable
 
-from btpipeline.errors import ResultsDatabaseError
+from btpipeline.errors import (
+    BtPipelineError,
+    ResultsDatabaseError,
+    ResultsDatabaseUnavailableError,
+    ResultsDiskFullError,
+)
 from btpipeline.pause_points import critical_section
+from btpipeline.results.faults import Fault, classify
 from btpipeline.results.tables import metadata
 
 _CREATE_LOCK_ID = 0x6274_7069_7065  # pg advisory lock serialising concurrent CREATEs ("btpipe")
@@ -120,30 +126,33 @@ def connect(engine: Engine, action: str, *, write: bool = False,
                 # once with "database is locked" if another writer committed meanwhile.
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             yield conn
-    except ResultsDatabaseError:
+    except BtPipelineError:  # already says what went wrong (a fence, a wrapped error)
         raise
     except Exception as error:  # rolled back by engine.begin(); say what failed
         raise wrap_error(error, engine.url, action) from error
 
 
 def wrap_error(error: Exception, url: URL, action: str) -> ResultsDatabaseError:
+    """``error`` as the ``ResultsDatabaseError`` subclass of its kind, naming ``action``."""
     detail = (str(getattr(error, "orig", None) or error).strip().splitlines() or [""])[0]
-    if _is_connection_error(error):
-        fix = ("Fix: check that the server is running and reachable and that the URL (host, "
-               "port, database, user, password) is right.")
-    elif isinstance(error, SQLAlchemyError):
-        fix = ("Fix: the data broke a table constraint or the database refused the statement; "
-               "correct the input named above and run again.")
-    else:
-        fix = "Fix: see the error above; it is a bug if the inputs were valid."
-    return ResultsDatabaseError(
-        f"Results database {redact(url)!r}: could not {action}: {type(error).__name__}: "
-        f"{detail}. Nothing was changed. {fix}")
-
-
-def _is_connection_error(error: Exception) -> bool:
-    return bool(getattr(error, "connection_invalidated", False)) or (
-        type(error).__name__ == "OperationalError" and "constraint" not in str(error).lower())
+    fault = classify(error)
+    head = (f"Results database {redact(url)!r}: could not {action}: {type(error).__name__}: "
+            f"{detail}. Nothing was changed.")
+    if fault is Fault.TRANSIENT:
+        return ResultsDatabaseUnavailableError(
+            f"{head} The database is unavailable (transient: connection refused or lost, "
+            "server restarting, or a lock timed out). Fix: check that the server is running "
+            "and reachable and that the URL (host, port, database, user, password) is right.")
+    if fault is Fault.DISK_FULL:
+        return ResultsDiskFullError(
+            f"{head} Fix: free space on the disk that holds the database (PostgreSQL's data "
+            "directory, or the SQLite file's folder), then run again.")
+    if fault is Fault.REFUSED:
+        return ResultsDatabaseError(
+            f"{head} Fix: the data broke a table constraint or the database refused the "
+            "statement; correct the input named above and run again.")
+    return ResultsDatabaseError(f"{head} Fix: see the error above; it is a bug if the inputs "
+                                "were valid.")
 
 
 def create_tables(engine: Engine, db_schema: str | None,
