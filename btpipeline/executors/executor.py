@@ -41,11 +41,22 @@ from btpipeline.executors.isolation import IsolationSpec
 from btpipeline.executors.load_guard import LoadGuard
 from btpipeline.executors.priority import JobPriority, priority_from_tags, step_priority
 from btpipeline.executors.protocol import WorkerSpec
+from btpipeline.executors.run_liveness import reap_dead_runs, record_run_process
 from btpipeline.executors.run_queue_view import QueueFacts, read_queue_facts
 from btpipeline.executors.schema import BACKTEST_EXECUTOR_CONFIG
 from btpipeline.executors.shedding import ShedLimits
 from btpipeline.executors.worker_pool import WorkerPool
 from btpipeline.monitor.fast_signals import FastSampler
+
+
+def _record_and_reap(ctx: dg.PlanOrchestrationContext) -> Iterator[dg.DagsterEvent]:
+    """Tag this run with its process (so a kill -9 is detectable), and fail this host's runs
+    whose process is gone, freeing their pool slots before this run claims one."""
+    record_run_process(ctx.instance, ctx.run_id)
+    reaped: list[str] = []
+    reap_dead_runs(ctx.instance, reaped.append)
+    for message in reaped:
+        yield dg.engine_event(ctx, f"backtest_executor: {message}")
 
 
 def _sort_key(step: dg.ExecutionStep) -> float:
@@ -76,6 +87,7 @@ class BacktestExecutor(dg.Executor):
         run = plan_context.dagster_run
         priority = priority_from_tags(run.tags)
         slot_cores = self._slot_cores()
+        yield from _record_and_reap(plan_context)
         yield from self._sync_pool_limit(plan_context)
         yield dg.engine_event(
             plan_context, f"backtest_executor: starting {len(slot_cores)} warm worker(s), run "

@@ -1,0 +1,68 @@
+"""A CLI run killed with kill -9 while its steps hold ``backtests`` pool slots: the next run
+is not blocked (the dead run is marked FAILED and its slots freed), no slot stays claimed and
+no process of the dead run is left behind."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus
+
+from btpipeline.executors.tags import BACKTEST_POOL
+from tests.support import REPO, btpipeline, project_env
+
+pytestmark = pytest.mark.slow
+SELECTION = "backtest/macd_crossover/EURUSD,backtest/ema_crossover/EURUSD"
+
+
+def _materialize(env: dict[str, str], first: str, last: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "btpipeline.definitions",
+         "--select", SELECTION, "--partition-range", f"{first}...{last}"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+
+
+def _claimed(instance: DagsterInstance) -> list[str]:
+    return [slot.run_id for slot in
+            instance.event_log_storage.get_concurrency_info(BACKTEST_POOL).claimed_slots]
+
+
+def test_a_killed_cli_run_leaks_no_slot_and_blocks_no_later_run(tmp_path) -> None:
+    env = project_env(tmp_path)
+    btpipeline("generate", "--epics", "EURUSD", "--start", "2023-10-01", "--end", "2024-12-31",
+               env=env)
+    instance = DagsterInstance.from_config(env["DAGSTER_HOME"])
+    victim = _materialize(env, "2024-01-01", "2024-12-01")
+    deadline = time.monotonic() + 120
+    while not _claimed(instance) and time.monotonic() < deadline and victim.poll() is None:
+        time.sleep(0.02)
+    assert _claimed(instance), "the run never claimed a pool slot"
+    family = [victim.pid] + [p.pid for p in psutil.Process(victim.pid).children(recursive=True)]
+    dead_run = _claimed(instance)[0]
+    victim.send_signal(signal.SIGKILL)  # the run process only, as the OOM killer would
+    victim.wait(10)
+    assert dead_run in _claimed(instance), "the slot was freed by something else"
+
+    began = time.monotonic()
+    later = _materialize(env, "2024-01-01", "2024-01-01")
+    try:
+        out, _ = later.communicate(timeout=150)
+    finally:
+        if later.poll() is None:
+            later.kill()
+    recovery_s = time.monotonic() - began
+    assert later.returncode == 0, out[-3000:]
+    assert "Step blocked by limit" not in out
+    assert instance.get_run_by_id(dead_run).status == DagsterRunStatus.FAILURE
+    assert _claimed(instance) == []
+    print(f"later run finished {recovery_s:.1f} s after the kill")
+    time.sleep(2)  # the dead run's workers notice their parent is gone within ~1 s
+    left = [pid for pid in family if psutil.pid_exists(pid)
+            and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    assert left == [], f"processes of the killed run are still alive: {left}"
