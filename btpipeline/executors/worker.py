@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 
 from btpipeline import pause_points
@@ -26,6 +27,11 @@ from btpipeline.executors.dagster_internals import (
     time_event_writes,
 )
 from btpipeline.executors.isolation import apply_isolation, current_isolation
+from btpipeline.executors.materialization_dedup import (
+    is_retry,
+    recorded_materializations,
+    skip_recorded,
+)
 from btpipeline.executors.protocol import (
     StepDone,
     StepEvent,
@@ -61,10 +67,11 @@ def worker_main(conn: Connection, spec: WorkerSpec) -> None:
         conn.send(WorkerReady(spec.worker_id, os.getpid(), time.monotonic_ns(),
                               current_isolation(), warnings))
         with instance:
-            _serve(conn, runner, pop_write_ns)
+            _serve(conn, runner, pop_write_ns, instance, spec.dagster_run.run_id)
 
 
-def _serve(conn: Connection, runner: StepRunner, pop_write_ns: object) -> None:
+def _serve(conn: Connection, runner: StepRunner, pop_write_ns: object,
+           instance: DagsterInstance, run_id: str) -> None:
     while True:
         try:
             request = conn.recv()
@@ -72,7 +79,20 @@ def _serve(conn: Connection, runner: StepRunner, pop_write_ns: object) -> None:
             return
         if request is None:
             return
-        _run_step(conn, runner, request, pop_write_ns)  # type: ignore[arg-type]
+        undo = _skip_recorded_on_retry(instance, run_id, request)  # type: ignore[arg-type]
+        try:
+            _run_step(conn, runner, request, pop_write_ns)  # type: ignore[arg-type]
+        finally:
+            undo()
+
+
+def _skip_recorded_on_retry(instance: DagsterInstance, run_id: str, request: StepRequest
+                            ) -> Callable[[], None]:
+    """On a retried step, skip the materializations its killed attempt already recorded."""
+    if not is_retry(request.known_state, request.step_keys):
+        return lambda: None
+    recorded = recorded_materializations(instance, run_id, request.step_keys)
+    return skip_recorded(instance, recorded)
 
 
 def _run_step(conn: Connection, runner: StepRunner, request: StepRequest, pop_write_ns) -> None:
