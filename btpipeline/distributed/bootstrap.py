@@ -38,7 +38,7 @@ from celery import Celery, signals
 from btpipeline.distributed.broker import BROKER_ENV, check_reachable
 from btpipeline.distributed.errors import BrokerUnreachable
 from btpipeline.distributed.queues import base_queue, node_priority, priority_queues
-from btpipeline.executors.config import ExecutionConfig, backtest_cores
+from btpipeline.executors.config import ExecutionConfig, backtest_cores, forkserver_preload
 from btpipeline.executors.isolation import IsolationSpec, apply_isolation, current_isolation
 from btpipeline.executors.priority import JobPriority
 
@@ -95,12 +95,12 @@ def describe(hostname: str, index: int, priority: JobPriority | None, queues: li
 def preload() -> None:
     """Import what a step needs in the main process, before Celery forks its pool processes.
 
-    The modules backtest_executor preloads in its forkserver (``forkserver_preload``) plus the
+    The modules backtest_executor preloads in its forkserver (``BTPIPELINE_FORKSERVER_PRELOAD``) plus the
     job itself: each pool process then starts with them in memory (shared pages after fork)
     and its first step skips ~3 s of imports. No instance is opened here: database
     connections must not cross a fork.
     """
-    for module in (*execution_config().forkserver_preload, "btpipeline.distributed.job"):
+    for module in (*forkserver_preload(), "btpipeline.distributed.job"):
         try:
             importlib.import_module(module)
         except Exception as error:  # a missing optional module only costs the first step time

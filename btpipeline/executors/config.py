@@ -43,6 +43,20 @@ DEFAULT_PRELOAD: tuple[str, ...] = (
     "btpipeline.executors.worker",
 )
 
+PRELOAD_ENV = "BTPIPELINE_FORKSERVER_PRELOAD"
+
+
+def forkserver_preload(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """Modules the executor's forkserver imports once, so workers start warm.
+
+    A deployment setting, not run config: whoever may launch a run must not choose modules
+    to import into the run process. ``BTPIPELINE_FORKSERVER_PRELOAD`` (comma-separated, set in
+    the environment of the code server / run processes) replaces the default list."""
+    raw = (os.environ if environ is None else environ).get(PRELOAD_ENV)
+    if raw is None:
+        return DEFAULT_PRELOAD
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
 
 class ExecutionMode(enum.Enum):
     STANDALONE = "STANDALONE"
@@ -74,7 +88,6 @@ class ExecutionConfig:
     memory_poll_interval_seconds: float = 0.1
     record_step_timings: bool = True
     event_batch_size: int = 64
-    forkserver_preload: tuple[str, ...] = DEFAULT_PRELOAD
     load_shedding_enabled: bool = True
     shed_max_priority: str = "NORMAL"
     shed_interval_seconds: float = 0.05
@@ -123,7 +136,7 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
                 "execution_mode", f"one of {[m.value for m in ExecutionMode]}", raw,
                 "use STANDALONE, CONCURRENT or PRIORITY_LIVE.",
             ) from None
-    for name in ("scanner_cores", "forkserver_preload"):
+    for name in ("scanner_cores",):
         if out.get(name) is not None:
             out[name] = tuple(out[name])
     return out

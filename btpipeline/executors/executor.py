@@ -33,6 +33,7 @@ from btpipeline.executors.config import (
     ExecutionConfig,
     ExecutionMode,
     backtest_cores,
+    forkserver_preload,
     scanner_reserved_cores,
     worker_count,
 )
@@ -186,7 +187,7 @@ class BacktestExecutor(dg.Executor):
 
     def _mp_context(self, ctx: dg.PlanOrchestrationContext) -> Any:
         mp_context = multiprocessing.get_context("forkserver")
-        preload = list(self.config.forkserver_preload)
+        preload = list(forkserver_preload())  # the deployment's list, never run config
         module = ctx.reconstructable_job.get_module()
         if module and module not in preload:
             preload.append(module)

@@ -6,10 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from dagster import DagsterRun
-from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
-from dagster._core.launcher.default_run_launcher import DefaultRunLauncher
-from dagster._serdes import ConfigurableClassData
 
+from btpipeline.executors.dagster_internals import (
+    CheckRunHealthResult,
+    ConfigurableClassData,
+    DefaultRunLauncher,
+    WorkerStatus,
+)
 from btpipeline.executors.run_liveness import dead_run_message, run_process_alive
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from dagster import Array, Bool, Enum, EnumValue, Field, Float, Int, Noneable, String
 
-from btpipeline.executors.config import DEFAULT_PRELOAD, ExecutionConfig, ExecutionMode
+from btpipeline.executors.config import ExecutionConfig, ExecutionMode
 from btpipeline.executors.dagster_internals import get_retries_config
 
 _D = ExecutionConfig()
@@ -122,7 +122,4 @@ BACKTEST_EXECUTOR_CONFIG: dict[str, Field] = {
     "scanner_status_file": Field(Noneable(String), default_value=None, is_required=False,
         description="The live scanner's status JSON. Default: $BTPIPELINE_SCANNER_STATUS or "
         "<BTPIPELINE_HOME>/scanner/status.json."),
-    "forkserver_preload": _f(Array(String), list(DEFAULT_PRELOAD),
-        "Modules imported once in the forkserver so workers start warm (the job's module is "
-        "added). Modules that fail to import are silently skipped by Python."),
 }
