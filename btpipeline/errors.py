@@ -81,3 +81,8 @@ class ResultsDiskFullError(ResultsDatabaseError):
 class RunNotLiveError(BtPipelineError, RuntimeError):
     """A write by a run that Dagster no longer counts as running (failed, canceled): fenced
     off, so the results database never holds rows of a run Dagster says did not happen."""
+
+
+class StorageFullError(MarketDataError, OSError):
+    """The disk holding the candle store is full; the month file being written was not
+    replaced (the previous one, if any, is intact)."""

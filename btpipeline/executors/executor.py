@@ -86,7 +86,7 @@ class BacktestExecutor(dg.Executor):
         self, plan_context: dg.PlanOrchestrationContext, execution_plan: dg.ExecutionPlan
     ) -> Iterator[dg.DagsterEvent]:
         run = plan_context.dagster_run
-        priority = priority_from_tags(run.tags)
+        priority = priority_from_tags(run.tags, strict=True)
         slot_cores = self._slot_cores()
         yield from _record_and_reap(plan_context)
         yield from self._sync_pool_limit(plan_context)

@@ -25,12 +25,14 @@ from sqlalchemy import (
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.schema import CreateIndex, CreateSchema, CreateTable
 
+from btpipeline import settings
 from btpipeline.errors import (
     BtPipelineError,
     ResultsDatabaseError,
     ResultsDatabaseUnavailableError,
     ResultsDiskFullError,
 )
+from btpipeline.folders import make_dirs
 from btpipeline.pause_points import critical_section
 from btpipeline.results.faults import Fault, classify
 from btpipeline.results.tables import metadata
@@ -94,9 +96,21 @@ def _engine_options(url: URL) -> dict[str, Any]:
 
 
 def _make_parent_dir(url: URL) -> None:
+    """Create the default folder (BTPIPELINE_HOME); any other folder must exist already, so
+    a mistyped path fails instead of silently creating an empty database somewhere new."""
     database = url.database or ""
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    folder = Path(database).expanduser().parent
+    if folder.is_dir():
+        return
+    if folder.resolve() == settings.btpipeline_home().resolve():
+        make_dirs(folder)
+        return
+    raise ResultsDatabaseError(
+        f"Results database {redact(url)!r}: the folder {folder} does not exist, so the SQLite "
+        "file cannot be created there (a mistyped path would otherwise make an empty database "
+        f"in a new folder). Fix: correct the path, or create the folder (mkdir -p {folder}).")
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
