@@ -95,9 +95,9 @@ def describe(hostname: str, index: int, priority: JobPriority | None, queues: li
 def preload() -> None:
     """Import what a step needs in the main process, before Celery forks its pool processes.
 
-    The modules backtest_executor preloads in its forkserver (``BTPIPELINE_FORKSERVER_PRELOAD``) plus the
-    job itself: each pool process then starts with them in memory (shared pages after fork)
-    and its first step skips ~3 s of imports. No instance is opened here: database
+    The modules backtest_executor preloads in its forkserver (``forkserver_preload()``, the
+    deployment's list) plus the job itself: each pool process then starts with them in
+    memory (shared pages after fork) and its first step skips ~3 s of imports. No instance is opened here: database
     connections must not cross a fork.
     """
     for module in (*forkserver_preload(), "btpipeline.distributed.job"):

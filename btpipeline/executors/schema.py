@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dagster import Array, Bool, Enum, EnumValue, Field, Float, Int, Noneable, String
+from dagster import Bool, Enum, EnumValue, Field, Float, Int, Noneable, String
 
 from btpipeline.executors.config import ExecutionConfig, ExecutionMode
 from btpipeline.executors.dagster_internals import get_retries_config

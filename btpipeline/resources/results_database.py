@@ -208,7 +208,8 @@ class ResultsDatabase(ConfigurableResource):
                        end_day: str | dt.date | None = None) -> pd.DataFrame:
         """Daily P&L rows (day as 'YYYY-MM-DD', both bounds inclusive), by epic and day."""
         return self._read(self._get_engine(), "read daily P&L",
-                          lambda conn: readers.read_daily_pnl(conn, strategy, epic, start_day, end_day))
+                          lambda conn: readers.read_daily_pnl(conn, strategy, epic, start_day,
+                                                              end_day))
 
     def read_signals(self, *, strategy: str, epic: str | None = None,
                      partition_keys: Sequence[str] | None = None) -> pd.DataFrame:

@@ -31,7 +31,8 @@ def retrying(call: Callable[[], T], *, budget_s: float, action: str) -> T:
                 raise ResultsDatabaseUnavailableError(
                     f"{error} It stayed unavailable: tried {tries} times, retried for "
                     f"{budget_s:g} s. Fix: bring the server back (or raise "
-                    "BTPIPELINE_RESULTS_RETRY_SECONDS for longer outages) and run again.") from error
+                    "BTPIPELINE_RESULTS_RETRY_SECONDS for longer outages) and run again."
+                ) from error
             _log.warning("results database unavailable while trying to %s; retrying in %.2f s "
                          "(%.0f s of the retry budget left): %s", action, min(delay, left),
                          left, error)

@@ -36,7 +36,7 @@ def test_two_identical_runs_on_postgres_both_succeed_with_one_copy(
     procs = [subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outputs = [proc.communicate(timeout=300)[0] for proc in procs]
-    for proc, out in zip(procs, outputs):
+    for proc, out in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, out[-3000:]
 
     runs = instance.get_runs()
