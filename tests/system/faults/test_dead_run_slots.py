@@ -34,14 +34,22 @@ def _claimed(instance: DagsterInstance) -> list[str]:
 
 
 def test_a_killed_cli_run_leaks_no_slot_and_blocks_no_later_run(tmp_path) -> None:
-    env = project_env(tmp_path)
+    # Two workers, so the run can hold both slots of the pool at once.
+    env = project_env(tmp_path, BTPIPELINE_EXECUTION_MODE="STANDALONE")
     btpipeline("generate", "--epics", "EURUSD", "--start", "2023-10-01", "--end", "2024-12-31",
                env=env)
     instance = DagsterInstance.from_config(env["DAGSTER_HOME"])
     victim = _materialize(env, "2024-01-01", "2024-12-01")
-    deadline = time.monotonic() + 120
-    while len(_claimed(instance)) < 2 and time.monotonic() < deadline and victim.poll() is None:
-        time.sleep(0.01)  # both slots of the pool held: without a fix, every later run blocks
+    deadline, first_claim = time.monotonic() + 120, None
+    while time.monotonic() < deadline and victim.poll() is None:
+        claimed = len(_claimed(instance))
+        if claimed >= 2:  # both slots held: without a fix every later run would block
+            break
+        if claimed and first_claim is None:
+            first_claim = time.monotonic()
+        if first_claim is not None and time.monotonic() - first_claim > 0.5:
+            break  # one slot held is still a leak to check
+        time.sleep(0.01)
     assert _claimed(instance), "the run never claimed a pool slot"
     family = [victim.pid] + [p.pid for p in psutil.Process(victim.pid).children(recursive=True)]
     dead_run = _claimed(instance)[0]
