@@ -59,15 +59,19 @@ def test_a_worker_killed_while_recording_materializations_records_each_once(tmp_
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed_after = None
     deadline = time.monotonic() + 180
-    while killed_after is None and time.monotonic() < deadline and proc.poll() is None:
-        done = _materialized(instance)
-        if done:
-            worker = _worker(psutil.Process(proc.pid))
-            if worker is not None:
-                worker.send_signal(signal.SIGKILL)
-                killed_after = len(done)
-        time.sleep(0.005)
-    out, err = proc.communicate(timeout=300)
+    try:
+        while killed_after is None and time.monotonic() < deadline and proc.poll() is None:
+            done = _materialized(instance)
+            if done:
+                worker = _worker(psutil.Process(proc.pid))
+                if worker is not None:
+                    worker.send_signal(signal.SIGKILL)
+                    killed_after = len(done)
+            time.sleep(0.005)
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
     assert " True" in out, out + err[-3000:]
     if killed_after is None or killed_after >= len(MONTHS):
         pytest.skip(f"the kill came too late to interrupt the records ({killed_after})")
