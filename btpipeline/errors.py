@@ -99,3 +99,20 @@ class UniverseError(BtPipelineError, ValueError):
 class StrategyError(BtPipelineError, ValueError):
     """A strategy named in the universe that cannot be imported, is not a ``Strategy``, or
     breaks the target-positions contract (one per bar, integers in {-1, 0, 1}, no look-ahead)."""
+class ResultsDatabaseUnavailableError(ResultsDatabaseError):
+    """A transient results-database fault (connection lost, server restarting, lock timeout,
+    deadlock) that outlasted the retry budget; the same call may succeed later."""
+
+
+class ResultsDiskFullError(ResultsDatabaseError):
+    """The results database's disk is full; nothing was changed."""
+
+
+class RunNotLiveError(BtPipelineError, RuntimeError):
+    """A write by a run that Dagster no longer counts as running (failed, canceled): fenced
+    off, so the results database never holds rows of a run Dagster says did not happen."""
+
+
+class StorageFullError(MarketDataError, OSError):
+    """The disk holding the candle store is full; the month file being written was not
+    replaced (the previous one, if any, is intact)."""

@@ -67,3 +67,9 @@ def default_scanner_status() -> Path:
 
 def default_dagster_home() -> Path:
     return project_root() / ".dagster_home"
+
+
+def default_results_retry_seconds() -> float:
+    """How long results-database calls are retried through transient faults
+    (``BTPIPELINE_RESULTS_RETRY_SECONDS``, default 90)."""
+    return paths().results_retry_seconds

@@ -29,7 +29,12 @@ def _read_frame(path: Path, **options: object) -> pd.DataFrame:
     """``pd.read_csv`` with its failures turned into errors that name the file and line."""
     source = str(path)
     try:
-        return pd.read_csv(path, engine="c", skip_blank_lines=False, **options)
+        # utf-8-sig: a byte-order mark (Excel, Windows editors) is not part of the first name.
+        return pd.read_csv(path, engine="c", skip_blank_lines=False, encoding="utf-8-sig",
+                           **options)
+    except IsADirectoryError:
+        raise MissingDataError(f"{source} is a folder, not a CSV file. Fix: pass the path of "
+                               "one CSV file inside it (import each file in turn).") from None
     except FileNotFoundError:
         raise MissingDataError(f"CSV file {source} does not exist. Fix: check the path "
                                "(relative paths are from the current directory).") from None
@@ -222,12 +227,12 @@ def read_generic_csv(path: Path | str, timestamp_column: str = "timestamp") -> C
 def sniff_format(path: Path | str) -> str:
     """``"histdata"`` when the first non-blank line looks like HistData's, else ``"generic"``."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
+        with open(path, encoding="utf-8-sig", errors="replace") as handle:
             for line in handle:
                 if line.strip():
                     return "histdata" if _HISTDATA_LINE.match(line) else "generic"
-    except FileNotFoundError:
-        pass  # the reader reports the missing file with its fix
+    except (FileNotFoundError, IsADirectoryError):
+        pass  # the reader reports the missing file or folder with its fix
     return "generic"
 
 

@@ -10,6 +10,7 @@ map keep a valid (old) inode, and a failed write leaves the old file untouched.
 from __future__ import annotations
 
 import calendar
+import errno
 import os
 import tempfile
 import threading
@@ -22,7 +23,8 @@ from btpipeline.data.candles import FIELDS, Candles
 from btpipeline.data.schema import CANDLE_SCHEMA, candles_to_table, schema_problem, table_to_candles
 from btpipeline.data.timestamps import iso_utc, month_bounds_ns
 from btpipeline.data.validation import validate_candles
-from btpipeline.errors import CorruptDataFileError, DataValidationError
+from btpipeline.errors import CorruptDataFileError, DataValidationError, StorageFullError
+from btpipeline.folders import make_dirs
 
 _CacheKey = tuple[int, int, int]
 _cache: dict[Path, tuple[_CacheKey, Candles]] = {}
@@ -90,8 +92,22 @@ def forget(path: Path) -> None:
 
 
 def write_month_file(path: Path, candles: Candles) -> None:
-    """Write ``candles`` to ``path`` atomically (same-folder temp file, fsync, os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``candles`` to ``path`` atomically (same-folder temp file, fsync, os.replace).
+    A full disk raises ``StorageFullError`` and leaves the previous file as it was."""
+    make_dirs(path.parent)
+    try:
+        _write_atomically(path, candles)
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFullError(
+                f"No space left on the disk holding {path.parent} while writing {path.name} "
+                f"({error.strerror}); the stored month is unchanged. Fix: free space on that "
+                "disk (or move BTPIPELINE_DATA_DIR to a larger one) and run again.") from None
+        raise
+    forget(path)
+
+
+def _write_atomically(path: Path, candles: Candles) -> None:
     table = candles_to_table(candles)
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
@@ -105,7 +121,6 @@ def write_month_file(path: Path, candles: Candles) -> None:
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
-    forget(path)
 
 
 def merge(old: Candles, new: Candles) -> Candles:

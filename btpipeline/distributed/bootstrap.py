@@ -39,7 +39,7 @@ from btpipeline.distributed.broker import BROKER_ENV, check_reachable
 from btpipeline.distributed.errors import BrokerUnreachable
 from btpipeline.distributed.queues import base_queue, node_priority, priority_queues
 from btpipeline.machine.cores import backtest_cores
-from btpipeline.machine.executor_settings import ExecutorSettings
+from btpipeline.machine.executor_settings import ExecutorSettings, forkserver_preload
 from btpipeline.machine.isolation import IsolationSpec, apply_isolation, current_isolation
 from btpipeline.machine.priority import JobPriority
 
@@ -96,12 +96,12 @@ def describe(hostname: str, index: int, priority: JobPriority | None, queues: li
 def preload() -> None:
     """Import what a step needs in the main process, before Celery forks its pool processes.
 
-    The modules backtest_executor preloads in its forkserver (``forkserver_preload``) plus the
-    job itself: each pool process then starts with them in memory (shared pages after fork)
-    and its first step skips ~3 s of imports. No instance is opened here: database
-    connections must not cross a fork.
+    The modules backtest_executor preloads in its forkserver (``forkserver_preload()``, the
+    deployment's list) plus the job itself: each pool process then starts with them in
+    memory (shared pages after fork) and its first step skips ~3 s of imports. No instance
+    is opened here: database connections must not cross a fork.
     """
-    for module in (*execution_config().forkserver_preload, "btpipeline.assets.distributed.jobs"):
+    for module in (*forkserver_preload(), "btpipeline.assets.distributed.jobs"):
         try:
             importlib.import_module(module)
         except Exception as error:  # a missing optional module only costs the first step time

@@ -75,7 +75,7 @@ class BacktestCeleryExecutor(CeleryExecutor):
     def execute(self, plan_context: Any, execution_plan: Any) -> Iterator[Any]:
         check_reachable(self.broker, BROKER_ENV)
         check_reachable(self.backend, BACKEND_ENV, role="result backend")
-        priority = priority_from_tags(plan_context.dagster_run.tags)
+        priority = priority_from_tags(plan_context.dagster_run.tags, strict=True)
         if not self._queue_pinned:
             self.config_source = dict_wrapper(
                 {**vars(self.config_source), "task_default_queue": queue_for(priority)})

@@ -38,6 +38,8 @@ from dagster._core.execution.step_dependency_config import StepDependencyConfig
 from dagster._core.executor.base import Executor
 from dagster._core.instance import DagsterInstance
 from dagster._core.instance.ref import InstanceRef
+from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
+from dagster._core.launcher.default_run_launcher import DefaultRunLauncher
 from dagster._core.storage.compute_log_manager import CapturedLogContext, ComputeIOType
 from dagster._core.storage.dagster_run import DagsterRun
 from dagster._core.storage.local_compute_log_manager import (
@@ -45,6 +47,7 @@ from dagster._core.storage.local_compute_log_manager import (
     LocalComputeLogManager,
 )
 from dagster._core.system_config.objects import ResolvedRunConfig
+from dagster._serdes import ConfigurableClassData
 from dagster._utils import ensure_file, touch_file
 from dagster._utils.error import SerializableErrorInfo, serializable_error_info_from_exc_info
 from dagster._utils.interrupts import capture_interrupts
@@ -52,6 +55,10 @@ from dagster._utils.interrupts import capture_interrupts
 from btpipeline.machine.pause_points import critical_section
 
 __all__ = [
+    "CheckRunHealthResult",
+    "ConfigurableClassData",
+    "DefaultRunLauncher",
+    "WorkerStatus",
     "ActiveExecution", "DagsterEvent", "DagsterExecutionInterruptedError", "DagsterInstance",
     "DagsterRun", "ExecutionPlan", "ExecutionStep", "Executor", "IStepContext", "InstanceRef",
     "KnownExecutionState", "PlanOrchestrationContext", "ReconstructableJob", "RepositoryLoadData",

@@ -32,6 +32,7 @@ from btpipeline.executors import dagster_internals as internals
 from btpipeline.executors.dispatch import PHASES, DispatchLoop
 from btpipeline.executors.load_guard import LoadGuard
 from btpipeline.executors.protocol import WorkerSpec
+from btpipeline.executors.run_liveness import reap_dead_runs, record_run_process
 from btpipeline.executors.run_queue_view import QueueFacts, read_queue_facts
 from btpipeline.executors.schema import BACKTEST_EXECUTOR_CONFIG
 from btpipeline.executors.worker_pool import WorkerPool
@@ -41,11 +42,21 @@ from btpipeline.machine.cores import (
     scanner_reserved_cores,
     worker_count,
 )
-from btpipeline.machine.executor_settings import ExecutorSettings
+from btpipeline.machine.executor_settings import ExecutorSettings, forkserver_preload
 from btpipeline.machine.isolation import IsolationSpec
 from btpipeline.machine.priority import JobPriority, priority_from_tags, step_priority
 from btpipeline.machine.protection import ProtectionLevels, levels_for_mode, make_levels
 from btpipeline.monitor.fast_signals import FastSampler
+
+
+def _record_and_reap(ctx: internals.PlanOrchestrationContext) -> Iterator[internals.DagsterEvent]:
+    """Tag this run with its process (so a kill -9 is detectable), and fail this host's runs
+    whose process is gone, freeing their pool slots before this run claims one."""
+    record_run_process(ctx.instance, ctx.run_id)
+    reaped: list[str] = []
+    reap_dead_runs(ctx.instance, reaped.append)
+    for message in reaped:
+        yield internals.engine_event(ctx, f"backtest_executor: {message}")
 
 
 def _sort_key(step: internals.ExecutionStep) -> float:
@@ -76,8 +87,9 @@ class BacktestExecutor(internals.Executor):
         execution_plan: internals.ExecutionPlan,
     ) -> Iterator[internals.DagsterEvent]:
         run = plan_context.dagster_run
-        priority = priority_from_tags(run.tags)
+        priority = priority_from_tags(run.tags, strict=True)
         slot_cores = self._slot_cores()
+        yield from _record_and_reap(plan_context)
         yield from self._sync_pool_limit(plan_context)
         yield internals.engine_event(
             plan_context, f"backtest_executor: starting {len(slot_cores)} warm worker(s), run "
@@ -181,7 +193,7 @@ class BacktestExecutor(internals.Executor):
 
     def _mp_context(self, ctx: internals.PlanOrchestrationContext) -> Any:
         mp_context = multiprocessing.get_context("forkserver")
-        preload = list(self.config.forkserver_preload)
+        preload = list(forkserver_preload())  # the deployment's list, never run config
         module = ctx.reconstructable_job.get_module()
         if module and module not in preload:
             preload.append(module)

@@ -11,6 +11,7 @@ keeps free (:mod:`btpipeline.machine.cores`), Celery nodes isolate themselves li
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
@@ -33,7 +34,21 @@ DEFAULT_PRELOAD: tuple[str, ...] = (
     "psutil",
     "btpipeline.executors.worker",
 )
+PRELOAD_ENV = "BTPIPELINE_FORKSERVER_PRELOAD"
 _PRIORITY_PATTERN = "^(CRITICAL|HIGH|NORMAL|LOW|BULK)$"
+
+
+def forkserver_preload(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """Modules the executor's forkserver imports once, so workers start warm.
+
+    A deployment setting, not run config: whoever may launch a run must not choose modules
+    to import into the run process. ``BTPIPELINE_FORKSERVER_PRELOAD`` (comma-separated, set in
+    the environment of the code server / run processes; read when a run starts) replaces the
+    default list."""
+    raw = (os.environ if environ is None else environ).get(PRELOAD_ENV)
+    if raw is None:
+        return DEFAULT_PRELOAD
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
 class ExecutorSettings(SettingsModel):
@@ -120,10 +135,6 @@ class ExecutorSettings(SettingsModel):
         "events) in one write of up to this many events where the instance's event log "
         "supports it (PostgreSQL: 12 monthly materializations cost one transaction instead of "
         "12); 0 stores every event on its own. An operator's DAGSTER_EVENT_BATCH_SIZE wins.")
-    forkserver_preload: tuple[str, ...] = Field(
-        default=DEFAULT_PRELOAD,
-        description="Modules imported once in the forkserver so workers start warm (the job's "
-        "module is added). Modules that fail to import are silently skipped by Python.")
     follow_breaker: bool = Field(
         default=True,
         description="Pause while the resource-monitor sensor's circuit breaker is OPEN.")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 
+from btpipeline.errors import InvalidParameterError
 from btpipeline.machine.tags import DAGSTER_PRIORITY_TAG, PREEMPTIBLE_TAG, RUN_PRIORITY_TAG
 
 
@@ -82,17 +83,23 @@ _POLICY = {
 }
 
 
-def priority_from_tags(tags: Mapping[str, str]) -> JobPriority:
+def priority_from_tags(tags: Mapping[str, str], *, strict: bool = False) -> JobPriority:
     """The run's priority: ``btpipeline/priority`` (a name) first, then ``dagster/priority``.
 
-    Unparseable values fall back to NORMAL rather than failing a run at launch.
+    Readers (sensors, the client) fall back to NORMAL on unparseable values; the executor
+    passes ``strict`` so that a run tagged with an unknown name (``URGENT``) fails at its start
+    with the names it accepts instead of silently running as NORMAL.
     """
     name = tags.get(RUN_PRIORITY_TAG)
     if name:
         try:
             return JobPriority[name.strip().upper()]
         except KeyError:
-            pass
+            if strict:
+                raise InvalidParameterError(
+                    f"Run tag {RUN_PRIORITY_TAG}={name!r} is not a priority; expected one of "
+                    f"{', '.join(p.name for p in JobPriority)}. Fix: re-launch the run with "
+                    "one of those names (or drop the tag for NORMAL).") from None
     raw = tags.get(DAGSTER_PRIORITY_TAG)
     if raw is not None:
         try:

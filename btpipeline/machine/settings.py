@@ -174,3 +174,7 @@ class PathSettings(SettingsModel):
     scanner_status: Path | None = Field(
         default=None, description="The live scanner's heartbeat JSON. Default: "
         "<home>/scanner/status.json.")
+    results_retry_seconds: float = Field(
+        default=90.0, ge=0, description="How long results-database calls are retried through "
+        "transient faults (connection lost, server restarting, lock timeouts) before they fail; "
+        "long enough for a PostgreSQL restart of a minute, with margin. 0: no retry.")

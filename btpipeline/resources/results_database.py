@@ -9,19 +9,22 @@ created on first use. Table schemas and how non-finite metrics are stored:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import pandas as pd
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from btpipeline import settings
 from btpipeline.errors import ResultsDatabaseError
 from btpipeline.results import readers, rows, writer
 from btpipeline.results.engine import build_engine, connect, create_tables, normalize_url, redact
+from btpipeline.results.retry import retrying
 from btpipeline.results.tables import live_signals
+
+T = TypeVar("T")
 
 
 class ResultsDatabase(ConfigurableResource):
@@ -37,6 +40,12 @@ class ResultsDatabase(ConfigurableResource):
         default=None,
         description="PostgreSQL schema holding the tables (created if missing); unset uses the "
         "connection's default (public). Not supported on SQLite.",
+    )
+    retry_seconds: float = Field(
+        default_factory=settings.default_results_retry_seconds,
+        description="How long a call is retried (with backoff) through transient faults: "
+        "connection lost, server restarting, lock timeout, deadlock. Default 90 s, or "
+        "BTPIPELINE_RESULTS_RETRY_SECONDS. Bad input is never retried.",
     )
     _engine: Engine | None = PrivateAttr(default=None)
     _live_ready: bool = PrivateAttr(default=False)
@@ -55,7 +64,23 @@ class ResultsDatabase(ConfigurableResource):
             self._engine = None
         self._live_ready = False
 
+    def _retrying(self, action: str, call: Callable[[], T]) -> T:
+        return retrying(call, budget_s=self.retry_seconds, action=action)
+
+    def _read(self, engine: Engine, action: str, read: Callable[[Connection], T]) -> T:
+        def attempt() -> T:
+            with connect(engine, action) as conn:
+                return read(conn)
+
+        return self._retrying(action, attempt)
+
     def _get_engine(self) -> Engine:
+        if self._engine is None:
+            self._retrying("create the tables", self._open_engine)
+        assert self._engine is not None
+        return self._engine
+
+    def _open_engine(self) -> None:
         if self._engine is None:
             engine = build_engine(normalize_url(self.url), self.db_schema)
             try:
@@ -64,20 +89,21 @@ class ResultsDatabase(ConfigurableResource):
                 engine.dispose()
                 raise
             self._engine = engine
-        return self._engine
 
     def _get_live_engine(self) -> Engine:
         """The engine, after creating the ``live_signals`` table if this object has not yet."""
         engine = self._get_engine()
         if not self._live_ready:
-            create_tables(engine, self.db_schema, [live_signals])
+            self._retrying("create the live tables",
+                           lambda: create_tables(engine, self.db_schema, [live_signals]))
             self._live_ready = True
         return engine
 
     # -- schema and health -------------------------------------------------------------------
     def create_schema(self) -> None:
         """Create the PostgreSQL schema, tables and indexes if missing (idempotent)."""
-        create_tables(self._get_engine(), self.db_schema)
+        engine = self._get_engine()
+        self._retrying("create the tables", lambda: create_tables(engine, self.db_schema))
 
     def ping(self) -> None:
         """Raise ``ResultsDatabaseError`` (URL shown without password) if unreachable."""
@@ -98,14 +124,20 @@ class ResultsDatabase(ConfigurableResource):
     def write_backtest(self, *, strategy: str, epic: str, partition_keys: Sequence[str],
                        run_id: str, params: Mapping[str, Any], started_at: dt.datetime,
                        finished_at: dt.datetime, metrics: Mapping[str, float],
-                       fills: pd.DataFrame, daily: pd.DataFrame) -> None:
+                       fills: pd.DataFrame, daily: pd.DataFrame,
+                       fence: Callable[[], None] | None = None) -> None:
         """Replace the results of ``partition_keys`` in one transaction.
 
         Deletes the signals and daily rows of those partitions, upserts the execution row of
         the range (min key..max key) and inserts ``fills`` (timestamp, side, action, price,
         size, pnl, partition_key; ``seq`` numbers each partition's fills in the order given)
         and ``daily`` (day, pnl, bars, bars_in_market, partition_key). Empty frames clear the
-        partitions. Any failure rolls everything back and raises ``ResultsDatabaseError``.
+        partitions. Writers of the same strategy x epic take turns (a PostgreSQL advisory lock),
+        execution rows of other ranges overlapping this one are removed, and the attempt is
+        appended to ``backtest_execution_attempts``. ``fence`` runs inside the transaction
+        just before it commits; raising there (``RunNotLiveError``) writes nothing. Transient
+        faults are retried for ``retry_seconds``. Any failure rolls everything back and raises
+        ``ResultsDatabaseError`` (``ResultsDatabaseUnavailableError`` if transient).
         """
         keys = rows.check_keys(partition_keys)
         common = {"strategy": strategy, "epic": epic, "run_id": run_id}
@@ -117,25 +149,42 @@ class ResultsDatabase(ConfigurableResource):
             finished_at=rows.utc(finished_at, "finished_at"), params=rows.json_params(params),
             metrics=rows.metric_values(metrics, int(sum(daily_rows.columns.get("bars", [])))))
         action = f"write the {strategy} {epic} results for {keys[0]}..{keys[-1]}"
-        with connect(self._get_engine(), action, write=True,
-                     stage=lambda conn: writer.stage_rows(conn, fill_rows, daily_rows)) as conn:
-            writer.clear_partitions(conn, strategy, epic, keys)
-            writer.upsert_execution(conn, execution)
-            writer.insert_rows(conn, fill_rows, daily_rows)
+
+        def attempt() -> None:
+            with connect(self._get_engine(), action, write=True,
+                         stage=lambda conn: writer.stage_rows(conn, fill_rows, daily_rows)
+                         ) as conn:
+                writer.lock_variant(conn, strategy, epic)
+                writer.clear_partitions(conn, strategy, epic, keys)
+                writer.remove_overlapping_executions(conn, strategy, epic, keys)
+                writer.upsert_execution(conn, execution)
+                writer.insert_attempt(conn, execution)
+                writer.insert_rows(conn, fill_rows, daily_rows)
+                if fence is not None:
+                    fence()
+
+        self._retrying(action, attempt)
 
     def record_failure(self, *, strategy: str, epic: str, partition_keys: Sequence[str],
                        run_id: str, started_at: dt.datetime, finished_at: dt.datetime,
                        error: str) -> None:
-        """Write (or replace) the range's execution row with status FAILED and ``error``;
-        its signals and daily rows are left as they were."""
+        """Append a FAILED attempt with ``error`` to the range's history; the range's execution
+        row becomes FAILED only if it holds no SUCCESS (the last good result is kept). Its
+        signals and daily rows are left as they were."""
         keys = rows.check_keys(partition_keys)
         execution = writer.execution_row(
             strategy=strategy, epic=epic, keys=keys, run_id=run_id, status="FAILED",
             started_at=rows.utc(started_at, "started_at"),
             finished_at=rows.utc(finished_at, "finished_at"), error=str(error))
         action = f"record the failed {strategy} {epic} run for {keys[0]}..{keys[-1]}"
-        with connect(self._get_engine(), action, write=True) as conn:
-            writer.upsert_execution(conn, execution)
+
+        def attempt() -> None:
+            with connect(self._get_engine(), action, write=True) as conn:
+                writer.lock_variant(conn, strategy, epic)
+                writer.upsert_execution(conn, execution, keep_success=True)
+                writer.insert_attempt(conn, execution)
+
+        self._retrying(action, attempt)
 
     def write_live_signals(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Insert the live scanner's signal rows of one tick in one transaction (columns:
@@ -146,41 +195,52 @@ class ResultsDatabase(ConfigurableResource):
         engine = self._get_live_engine()
         if not rows:
             return 0
-        with connect(engine, "write live signals", write=True) as conn:
-            return writer.write_live_signals(conn, rows)
+
+        def attempt() -> int:
+            with connect(engine, "write live signals", write=True) as conn:
+                return writer.write_live_signals(conn, rows)
+
+        return self._retrying("write live signals", attempt)
 
     # -- readers -----------------------------------------------------------------------------
     def read_daily_pnl(self, *, strategy: str, epic: str | None = None,
                        start_day: str | dt.date | None = None,
                        end_day: str | dt.date | None = None) -> pd.DataFrame:
         """Daily P&L rows (day as 'YYYY-MM-DD', both bounds inclusive), by epic and day."""
-        with connect(self._get_engine(), "read daily P&L") as conn:
-            return readers.read_daily_pnl(conn, strategy, epic, start_day, end_day)
+        return self._read(self._get_engine(), "read daily P&L",
+                          lambda conn: readers.read_daily_pnl(conn, strategy, epic, start_day,
+                                                              end_day))
 
     def read_signals(self, *, strategy: str, epic: str | None = None,
                      partition_keys: Sequence[str] | None = None) -> pd.DataFrame:
         """Fills (timestamp as datetime64[ns, UTC]) ordered by epic, partition_key, seq."""
-        with connect(self._get_engine(), "read signals") as conn:
-            return readers.read_signals(conn, strategy, epic, partition_keys)
+        return self._read(self._get_engine(), "read signals",
+                          lambda conn: readers.read_signals(conn, strategy, epic, partition_keys))
 
     def read_closed_trade_pnls(self, *, strategy: str, epic: str) -> pd.Series:
         """P&L of every CLOSE fill in time order (a float Series: ``list()`` gives the values)."""
-        with connect(self._get_engine(), "read closed trades") as conn:
-            return readers.read_closed_trade_pnls(conn, strategy, epic)
+        return self._read(self._get_engine(), "read closed trades",
+                          lambda conn: readers.read_closed_trade_pnls(conn, strategy, epic))
 
     def read_executions(self, *, strategy: str | None = None,
                         epic: str | None = None) -> pd.DataFrame:
         """Execution rows (one per range run; FAILED ones carry ``error``)."""
-        with connect(self._get_engine(), "read executions") as conn:
-            return readers.read_executions(conn, strategy, epic)
+        return self._read(self._get_engine(), "read executions",
+                          lambda conn: readers.read_executions(conn, strategy, epic))
 
     def read_live_signals(self, *, epic: str | None = None, strategy: str | None = None,
                           since: dt.datetime | None = None) -> pd.DataFrame:
         """The live scanner's signal rows, ordered by bar time, epic and strategy."""
-        with connect(self._get_live_engine(), "read live signals") as conn:
-            return readers.read_live_signals(conn, epic, strategy, since)
+        return self._read(self._get_live_engine(), "read live signals",
+                          lambda conn: readers.read_live_signals(conn, epic, strategy, since))
+
+    def read_execution_attempts(self, *, strategy: str | None = None,
+                                epic: str | None = None) -> pd.DataFrame:
+        """Every attempt's status (SUCCESS, or FAILED with ``error``), oldest first."""
+        return self._read(self._get_engine(), "read execution attempts",
+                          lambda conn: readers.read_execution_attempts(conn, strategy, epic))
 
     def count_rows(self) -> dict[str, int]:
         """Rows per table: backtest_executions, backtest_signals, backtest_daily_pnl."""
-        with connect(self._get_engine(), "count rows") as conn:
-            return readers.count_rows(conn)
+        return self._read(self._get_engine(), "count rows",
+                          lambda conn: readers.count_rows(conn))

@@ -22,11 +22,19 @@ from sqlalchemy import (
     make_url,
     text,
 )
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.schema import CreateIndex, CreateSchema, CreateTable
 
-from btpipeline.errors import ResultsDatabaseError
+from btpipeline import settings
+from btpipeline.errors import (
+    BtPipelineError,
+    ResultsDatabaseError,
+    ResultsDatabaseUnavailableError,
+    ResultsDiskFullError,
+)
+from btpipeline.folders import make_dirs
 from btpipeline.machine.pause_points import critical_section
+from btpipeline.results.faults import Fault, classify
 from btpipeline.results.tables import metadata
 
 _CREATE_LOCK_ID = 0x6274_7069_7065  # pg advisory lock serialising concurrent CREATEs ("btpipe")
@@ -88,9 +96,21 @@ def _engine_options(url: URL) -> dict[str, Any]:
 
 
 def _make_parent_dir(url: URL) -> None:
+    """Create the default folder (BTPIPELINE_HOME); any other folder must exist already, so
+    a mistyped path fails instead of silently creating an empty database somewhere new."""
     database = url.database or ""
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    folder = Path(database).expanduser().parent
+    if folder.is_dir():
+        return
+    if folder.resolve() == settings.btpipeline_home().resolve():
+        make_dirs(folder)
+        return
+    raise ResultsDatabaseError(
+        f"Results database {redact(url)!r}: the folder {folder} does not exist, so the SQLite "
+        "file cannot be created there (a mistyped path would otherwise make an empty database "
+        f"in a new folder). Fix: correct the path, or create the folder (mkdir -p {folder}).")
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -120,30 +140,33 @@ def connect(engine: Engine, action: str, *, write: bool = False,
                 # once with "database is locked" if another writer committed meanwhile.
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             yield conn
-    except ResultsDatabaseError:
+    except BtPipelineError:  # already says what went wrong (a fence, a wrapped error)
         raise
     except Exception as error:  # rolled back by engine.begin(); say what failed
         raise wrap_error(error, engine.url, action) from error
 
 
 def wrap_error(error: Exception, url: URL, action: str) -> ResultsDatabaseError:
+    """``error`` as the ``ResultsDatabaseError`` subclass of its kind, naming ``action``."""
     detail = (str(getattr(error, "orig", None) or error).strip().splitlines() or [""])[0]
-    if _is_connection_error(error):
-        fix = ("Fix: check that the server is running and reachable and that the URL (host, "
-               "port, database, user, password) is right.")
-    elif isinstance(error, SQLAlchemyError):
-        fix = ("Fix: the data broke a table constraint or the database refused the statement; "
-               "correct the input named above and run again.")
-    else:
-        fix = "Fix: see the error above; it is a bug if the inputs were valid."
-    return ResultsDatabaseError(
-        f"Results database {redact(url)!r}: could not {action}: {type(error).__name__}: "
-        f"{detail}. Nothing was changed. {fix}")
-
-
-def _is_connection_error(error: Exception) -> bool:
-    return bool(getattr(error, "connection_invalidated", False)) or (
-        type(error).__name__ == "OperationalError" and "constraint" not in str(error).lower())
+    fault = classify(error)
+    head = (f"Results database {redact(url)!r}: could not {action}: {type(error).__name__}: "
+            f"{detail}. Nothing was changed.")
+    if fault is Fault.TRANSIENT:
+        return ResultsDatabaseUnavailableError(
+            f"{head} The database is unavailable (transient: connection refused or lost, "
+            "server restarting, or a lock timed out). Fix: check that the server is running "
+            "and reachable and that the URL (host, port, database, user, password) is right.")
+    if fault is Fault.DISK_FULL:
+        return ResultsDiskFullError(
+            f"{head} Fix: free space on the disk that holds the database (PostgreSQL's data "
+            "directory, or the SQLite file's folder), then run again.")
+    if fault is Fault.REFUSED:
+        return ResultsDatabaseError(
+            f"{head} Fix: the data broke a table constraint or the database refused the "
+            "statement; correct the input named above and run again.")
+    return ResultsDatabaseError(f"{head} Fix: see the error above; it is a bug if the inputs "
+                                "were valid.")
 
 
 def create_tables(engine: Engine, db_schema: str | None,

@@ -9,7 +9,14 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Select, Table, func, select
 
-from btpipeline.results.tables import TABLES, daily_pnl, executions, live_signals, signals
+from btpipeline.results.tables import (
+    TABLES,
+    daily_pnl,
+    execution_attempts,
+    executions,
+    live_signals,
+    signals,
+)
 
 _TIME_COLUMNS = ("timestamp", "started_at", "finished_at", "written_at", "scanned_at",
                  "bar_timestamp")
@@ -77,6 +84,14 @@ def read_executions(conn: Connection, strategy: str | None, epic: str | None) ->
     order = (executions.c.strategy, executions.c.epic, executions.c.partition_start,
              executions.c.partition_end)
     return _frame(conn, query.order_by(*order))
+
+
+def read_execution_attempts(conn: Connection, strategy: str | None, epic: str | None
+                            ) -> pd.DataFrame:
+    """The status history: one row per attempt (SUCCESS or FAILED with its error), in the
+    order they were written."""
+    query = _where_key(select(execution_attempts), execution_attempts, strategy, epic)
+    return _frame(conn, query.order_by(execution_attempts.c.id))
 
 
 def count_rows(conn: Connection) -> dict[str, int]:

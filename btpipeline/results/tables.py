@@ -1,10 +1,14 @@
 """The results database's tables (SQLAlchemy Core), shared by SQLite and PostgreSQL.
 
-Three tables, all keyed by ``(strategy, epic)`` and by Dagster's monthly partition keys
+Four tables, all keyed by ``(strategy, epic)`` and by Dagster's monthly partition keys
 (``YYYY-MM-01`` strings):
 
 * ``backtest_executions``: one row per executed partition *range*; unique on
   ``(strategy, epic, partition_start, partition_end)``, so re-running a range replaces its row.
+  A failed run never replaces a SUCCESS row (the last good result stays); a successful run
+  removes the rows of other ranges that overlap its own (their metrics describe replaced data).
+* ``backtest_execution_attempts``: the status history, one row per attempt (SUCCESS or FAILED,
+  with its error), oldest first.
 * ``backtest_signals``: every fill, ordered within its partition by ``seq``.
 * ``backtest_daily_pnl``: one row per day; primary key ``(strategy, epic, day)``.
 
@@ -118,6 +122,23 @@ executions = Table(
     UniqueConstraint("strategy", "epic", "partition_start", "partition_end"),
     CheckConstraint("status IN ('SUCCESS', 'FAILED')", name="status"),
 )
+
+execution_attempts = Table(
+    "backtest_execution_attempts", metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    *_key_columns(),
+    Column("partition_start", String(32), nullable=False),
+    Column("partition_end", String(32), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=False),
+    Column("written_at", UtcDateTime, nullable=False),
+    CheckConstraint("status IN ('SUCCESS', 'FAILED')", name="status"),
+)
+Index(None, execution_attempts.c.strategy, execution_attempts.c.epic,
+      execution_attempts.c.partition_start)
 
 signals = Table(
     "backtest_signals", metadata,

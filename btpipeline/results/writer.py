@@ -1,4 +1,4 @@
-"""Write a backtest's results in one transaction: delete its partitions, upsert, insert.
+"""Write a backtest's results in one transaction: lock, delete its partitions, upsert, insert.
 
 The functions take an open ``Connection`` inside a transaction; the caller owns commit and
 rollback (``ResultsDatabase.write_backtest`` uses ``engine.begin()``).
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-from sqlalchemy import Connection, Table, delete
+from sqlalchemy import Connection, Table, and_, delete, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
@@ -24,6 +24,7 @@ from btpipeline.results.tables import (
     COUNT_COLUMNS,
     METRIC_COLUMNS,
     daily_pnl,
+    execution_attempts,
     executions,
     live_signals,
     signals,
@@ -178,18 +179,50 @@ def execution_row(*, strategy: str, epic: str, keys: Sequence[str], run_id: str,
     return row
 
 
-def upsert_execution(conn: Connection, row: Mapping[str, Any]) -> None:
-    """Insert the row, or replace every column of the row with the same range."""
-    statement = _dialect_insert(conn).values(**row)
-    update = {name: statement.excluded[name] for name in row if name not in _EXECUTION_KEY}
-    conn.execute(statement.on_conflict_do_update(index_elements=list(_EXECUTION_KEY),
-                                                 set_=update))
-
-
-def _dialect_insert(conn: Connection) -> Any:
+def lock_variant(conn: Connection, strategy: str, epic: str) -> None:
+    """Serialise writers of one strategy x epic until this transaction ends (PostgreSQL
+    advisory lock; SQLite's ``BEGIN IMMEDIATE`` already lets one writer in at a time). Two runs
+    writing the same partitions then replace each other's rows in turn instead of colliding on
+    the signals' unique key."""
     if conn.dialect.name == "postgresql":
-        return postgresql.insert(executions)
-    return sqlite.insert(executions)
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                     {"key": f"btpipeline/results/{strategy}/{epic}"})
+
+
+def upsert_execution(conn: Connection, row: Mapping[str, Any], *,
+                     keep_success: bool = False) -> None:
+    """Insert the row, or replace every column of the row with the same range; with
+    ``keep_success`` a stored SUCCESS row is left as it is (a failure never erases the last
+    good result)."""
+    statement = _dialect_insert(conn, executions).values(**row)
+    update = {name: statement.excluded[name] for name in row if name not in _EXECUTION_KEY}
+    where = executions.c.status != "SUCCESS" if keep_success else None
+    conn.execute(statement.on_conflict_do_update(index_elements=list(_EXECUTION_KEY),
+                                                 set_=update, where=where))
+
+
+def remove_overlapping_executions(conn: Connection, strategy: str, epic: str,
+                                  keys: Sequence[str]) -> None:
+    """Delete the execution rows of *other* ranges that overlap ``keys[0]..keys[-1]``: their
+    metrics describe fills this write replaces."""
+    first, last = keys[0], keys[-1]
+    conn.execute(delete(executions).where(
+        executions.c.strategy == strategy, executions.c.epic == epic,
+        executions.c.partition_start <= last, executions.c.partition_end >= first,
+        ~and_(executions.c.partition_start == first, executions.c.partition_end == last)))
+
+
+def insert_attempt(conn: Connection, row: Mapping[str, Any]) -> None:
+    """Append an execution row's status (and error) to the attempts history."""
+    columns = {c.name for c in execution_attempts.columns} - {"id"}
+    conn.execute(execution_attempts.insert().values(
+        **{name: value for name, value in row.items() if name in columns}))
+
+
+def _dialect_insert(conn: Connection, table: Table) -> Any:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 
@@ -199,8 +232,7 @@ def write_live_signals(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> i
     if not rows:
         return 0
     values = [{column: row[column] for column in LIVE_SIGNAL_COLUMNS} for row in rows]
-    insert = (postgresql.insert(live_signals) if conn.dialect.name == "postgresql"
-              else sqlite.insert(live_signals))
+    insert = _dialect_insert(conn, live_signals)
     statement = insert.values(values).on_conflict_do_nothing(
         index_elements=list(_LIVE_SIGNAL_KEY)).returning(live_signals.c.id)
     return len(conn.execute(statement).fetchall())  # rowcount is unreliable for this on psycopg

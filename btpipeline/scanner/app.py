@@ -42,7 +42,9 @@ def run_scanner(options: ScannerOptions) -> int:
     feed = ReplayFeed(CandleStore(options.data_dir), plan.epics,
                       start_ns=options.replay_start_ns, warmup_bars=plan.max_bars,
                       mode=options.replay_mode, speed=options.replay_speed)
-    sink = ResultsDatabase(url=options.results_url)
+    # No in-call retries: a tick must not wait out a database outage; the scanner keeps
+    # scanning and writes the change on a later tick.
+    sink = ResultsDatabase(url=options.results_url, retry_seconds=0)
     sink.write_live_signals([])  # connect and create live_signals now, not in the first tick
     scanner = Scanner(options.loop, plan, feed, sink, isolation=report.as_dict(),
                       feed_name=feed.describe())

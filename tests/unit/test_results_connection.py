@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from btpipeline.errors import ResultsDatabaseError
+from btpipeline.errors import ResultsDatabaseError, ResultsDatabaseUnavailableError
 from btpipeline.resources.results_database import ResultsDatabase
 from btpipeline.results.engine import normalize_url, redact
 from tests.support.postgres import PG_TEST_URL, require_postgres
 
 TABLES = {"backtest_executions", "backtest_signals", "backtest_daily_pnl"}
+CREATED = TABLES | {"backtest_execution_attempts"}
 _T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 
 
@@ -34,13 +35,14 @@ def test_an_unsupported_backend_is_refused_without_its_password() -> None:
 
 @pytest.mark.parametrize("call", ["ping", "count_rows", "create_schema"])
 def test_an_unreachable_server_names_the_url_without_password(call: str) -> None:
-    db = ResultsDatabase(url="postgresql://alice:s3cret@127.0.0.1:1/results")
-    with pytest.raises(ResultsDatabaseError) as caught:
+    db = ResultsDatabase(url="postgresql://alice:s3cret@127.0.0.1:1/results", retry_seconds=0.5)
+    with pytest.raises(ResultsDatabaseUnavailableError) as caught:
         getattr(db, call)()
     message = str(caught.value)
     assert "s3cret" not in message
     assert "alice:***@127.0.0.1:1/results" in message
-    assert "reachable" in message and "Fix:" in message
+    assert "unavailable" in message and "reachable" in message and "Fix:" in message
+    assert "correct the input" not in message
 
 
 def test_redact_hides_passwords_in_strings_and_urls() -> None:
@@ -81,7 +83,7 @@ def test_the_url_can_come_from_the_environment(tmp_path: Path,
 
 def test_config_fields_are_described() -> None:
     fields = ResultsDatabase.model_fields
-    assert set(fields) == {"url", "db_schema"}
+    assert set(fields) == {"url", "db_schema", "retry_seconds"}
     assert all(field.description for field in fields.values())
 
 
@@ -101,7 +103,7 @@ def test_a_missing_postgres_schema_is_created_and_isolates(postgres_schema: str)
     db = ResultsDatabase(url=PG_TEST_URL, db_schema=postgres_schema)
     db.create_schema()
     db.create_schema()  # idempotent
-    assert _tables_in(postgres_schema) == TABLES
+    assert _tables_in(postgres_schema) == CREATED
     db.record_failure(strategy="s", epic="EURUSD", partition_keys=["2024-01-01"], run_id="r",
                       started_at=_T0, finished_at=_T0, error="boom")
     assert db.count_rows()["backtest_executions"] == 1
@@ -127,7 +129,7 @@ def test_concurrent_first_use_creates_the_tables_once(postgres_schema: str) -> N
     for thread in threads:
         thread.join()
     assert errors == []
-    assert _tables_in(postgres_schema) == TABLES
+    assert _tables_in(postgres_schema) == CREATED
 
 
 @pytest.mark.postgres

@@ -165,8 +165,9 @@ def test_rewriting_a_subset_leaves_the_other_partitions(results_db: ResultsDatab
     expected = pd.concat([make_fills([JAN]), make_fills([FEB], shift=0.5), make_fills([MAR])])
     assert_same(got[SIGNAL_COLUMNS], expected_signals(expected.reset_index(drop=True)))
     assert results_db.count_rows()["backtest_signals"] == 18
+    # The JAN..MAR row described February's replaced fills: it is removed, not left beside.
     ranges = results_db.read_executions()[["partition_start", "partition_end", "run_id"]]
-    assert ranges.values.tolist() == [[JAN, MAR, "run-1"], [FEB, FEB, "run-2"]]
+    assert ranges.values.tolist() == [[FEB, FEB, "run-2"]]
     assert signals(results_db, partition_keys=[MAR])["partition_key"].unique().tolist() == [MAR]
 
 
@@ -269,7 +270,7 @@ def test_bad_fills_are_refused_before_writing(results_db: ResultsDatabase, chang
     _assert_unchanged(results_db, before)
 
 
-def test_record_failure_replaces_only_the_execution_row(results_db: ResultsDatabase) -> None:
+def test_record_failure_keeps_the_last_good_result(results_db: ResultsDatabase) -> None:
     write(results_db, [JAN, FEB])
     before = _snapshot(results_db)
     results_db.record_failure(strategy="macd_crossover", epic="EURUSD", partition_keys=[FEB, JAN],
@@ -278,9 +279,22 @@ def test_record_failure_replaces_only_the_execution_row(results_db: ResultsDatab
     assert_same(signals(results_db), before["signals"])
     assert_same(daily(results_db), before["daily"])
     (row,) = results_db.read_executions().to_dict("records")
-    assert (row["status"], row["run_id"], row["error"]) == ("FAILED", "run-2",
-                                                             "MissingDataError: no candles")
-    assert np.isnan(row["sharpe"]) and row["params"] is None
+    assert (row["status"], row["run_id"]) == ("SUCCESS", "run-1")
+    assert not isinstance(row["error"], str)
+    assert row["sharpe"] == before["executions"]["sharpe"].iloc[0]
+    history = results_db.read_execution_attempts().to_dict("records")
+    assert [(h["run_id"], h["status"], h["error"] if isinstance(h["error"], str) else None)
+            for h in history] == [
+        ("run-1", "SUCCESS", None), ("run-2", "FAILED", "MissingDataError: no candles")]
+
+
+def test_record_failure_replaces_an_earlier_failure(results_db: ResultsDatabase) -> None:
+    for run_id in ("run-1", "run-2"):
+        results_db.record_failure(strategy="s", epic="EURUSD", partition_keys=[MAR],
+                                  run_id=run_id, started_at=T0, finished_at=T0, error=run_id)
+    (row,) = results_db.read_executions().to_dict("records")
+    assert (row["status"], row["run_id"], row["params"]) == ("FAILED", "run-2", None)
+    assert np.isnan(row["sharpe"])
 
 
 def test_record_failure_for_a_new_range_adds_a_row(results_db: ResultsDatabase) -> None:

@@ -44,7 +44,6 @@ def test_importing_any_module_with_bogus_values_set_does_not_raise(tmp_path: Pat
     ("max_concurrent_backtests", "none", None),
     ("live_scanner_cpu_reserve", "0.5", 0.5),
     ("scanner_cores", "0, 2", (0, 2)),
-    ("forkserver_preload", "numpy,pandas", ("numpy", "pandas")),
     ("record_step_timings", "no", False),
     ("execution_mode", "standalone", ExecutorSettings().execution_mode.STANDALONE),
     ("default_step_timeout_seconds", "", None),

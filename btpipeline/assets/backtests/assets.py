@@ -32,6 +32,7 @@ from pydantic import Field
 from btpipeline.assets.failures import step_failure
 from btpipeline.assets.keys import backtest_key, candles_key
 from btpipeline.assets.partitions import monthly_partitions
+from btpipeline.assets.run_fence import fence_for
 from btpipeline.assets.time_windows import window_ns
 from btpipeline.data.candles import Candles
 from btpipeline.data.timeframes import Timeframe, check_derivable, resample, source_bars
@@ -52,8 +53,9 @@ from btpipeline.strategies import (
 from btpipeline.strategies.account import DEFAULT_CAPITAL, DEFAULT_CURRENCY
 from btpipeline.strategies.gaps import DEFAULT_MAX_GAP_HOURS
 
-# A lost worker (killed, out of memory) is retried; results writes are idempotent, so a retry
-# replaces whatever the failed attempt wrote. Bad input is never retried (see failures.py).
+# A lost worker (killed, out of memory) and a results database that stayed unavailable past its
+# retry budget are retried; results writes are idempotent, so a retry replaces whatever the
+# failed attempt wrote. Bad input is never retried (see failures.py).
 BACKTEST_RETRY_POLICY = RetryPolicy(max_retries=2, delay=1)
 
 
@@ -157,7 +159,7 @@ def _run(context: AssetExecutionContext, strategy: str, epic_name: str, config: 
         strategy=strategy, epic=epic_name, partition_keys=context.partition_keys,
         run_id=context.run.run_id, params=_stored_params(result, config.timeframe),
         started_at=started_at, finished_at=dt.datetime.now(dt.timezone.utc),
-        metrics=result.metrics, fills=fills, daily=daily,
+        metrics=result.metrics, fills=fills, daily=daily, fence=fence_for(context),
     )
     t3 = time.perf_counter_ns()
     timings = {"read_us": (t1 - t0) // 1000, "compute_us": (t2 - t1) // 1000,
