@@ -7,6 +7,7 @@ beside the page margins, and the HTML scales it down (max-width: 100%) on narrow
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import matplotlib
 
@@ -29,9 +30,10 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _curve_styles(columns: list[str]) -> list[tuple[str, dict]]:
+def _curve_styles(columns: list[str]) -> list[tuple[str, dict[str, Any]]]:
     """Instruments thin, the portfolio thick and black on top."""
-    styles = [(c, {"linewidth": 1.0, "alpha": 0.8}) for c in columns if c != PORTFOLIO]
+    styles: list[tuple[str, dict[str, Any]]] = [
+        (c, {"linewidth": 1.0, "alpha": 0.8}) for c in columns if c != PORTFOLIO]
     if PORTFOLIO in columns:
         styles.append((PORTFOLIO, {"linewidth": 2.0, "color": "black"}))
     return styles

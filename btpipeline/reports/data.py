@@ -21,6 +21,7 @@ Conventions:
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -28,6 +29,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from btpipeline.epics import get_epic
+from btpipeline.errors import InvalidParameterError
 from btpipeline.reports.trades import concat_trades, pair_trades
 from btpipeline.strategies import CostModel, compute_metrics
 
@@ -189,10 +191,18 @@ def _costs(epic: str, params: dict[str, Any]) -> dict[str, Any]:
     return costs
 
 
+def _check_capital(capital: float) -> None:
+    if not (isinstance(capital, int | float) and math.isfinite(capital) and capital > 0):
+        raise InvalidParameterError(
+            f"Invalid report capital: expected a finite number > 0, got {capital!r}. "
+            "Fix: pass the account's starting capital, e.g. 100000 (--capital 100000).")
+
+
 def gather_report_data(reader: ResultsReader, strategy: str, instruments: Sequence[str], *,
                        capital: float = DEFAULT_CAPITAL, source: str = "") -> VariantReportData:
     """Everything a report shows for ``strategy`` on ``instruments`` (those with no stored
     daily P&L are left out; with none at all the result is ``empty``)."""
+    _check_capital(capital)
     frames = {}
     for epic in instruments:
         frame = reader.read_daily_pnl(strategy=strategy, epic=epic)
