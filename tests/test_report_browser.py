@@ -104,6 +104,7 @@ def test_html_report_in_chromium(stored: ResultsDatabase, tmp_path: Path) -> Non
             assert all(done and w > 0 and h > 0 and right <= 1600
                        for done, w, h, right in images), images
             assert page.locator("#trades tbody tr").count() == closes
+            assert page.locator("#drawdowns tbody tr").count() >= 1
             assert page.evaluate("document.documentElement.scrollWidth") <= 1600
             _check_sorting(page)
             _shoot(page, "03-full", full_page=True)

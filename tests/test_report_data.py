@@ -12,6 +12,7 @@ import pytest
 
 from btpipeline.epics import EPICS
 from btpipeline.reports import PORTFOLIO, gather_report_data
+from btpipeline.reports.drawdowns import drawdown_periods
 from btpipeline.reports.markdown import MAX_LINE, asset_markdown, metrics_markdown
 from btpipeline.resources.results_database import ResultsDatabase
 
@@ -156,3 +157,22 @@ def test_markdown_metrics_table_stays_narrow_with_every_pair(results_db: Results
     assert parts["equity_drawdown"].startswith(
         "![macd_crossover equity and drawdown](data:image/png;base64,")
     assert "fast=8, signal=5, slow=21" in parts["details"]
+
+
+def test_drawdown_periods_start_at_the_peak_and_end_when_it_is_regained() -> None:
+    days = pd.date_range("2024-01-01", periods=10)
+    drawdown = pd.Series([0, -0.1, -0.3, 0, 0, -0.05, 0, -0.2, -0.1, -0.15], index=days)
+    periods = drawdown_periods(drawdown, top=2)
+    assert periods["depth"].tolist() == [-0.3, -0.2]
+    deepest, open_ = periods.iloc[0], periods.iloc[1]
+    assert (deepest["start"], deepest["valley"], deepest["end"], deepest["days"]) == (
+        days[0], days[2], days[3], 3)
+    assert open_["start"] == days[6] and pd.isna(open_["end"])  # still under water
+    assert drawdown_periods(pd.Series(0.0, index=days)).empty
+
+
+def test_portfolio_drawdown_periods_of_stored_results(stored: ResultsDatabase) -> None:
+    data = _gather(stored)
+    periods = drawdown_periods(data.drawdown[PORTFOLIO])
+    assert periods.iloc[0]["depth"] == pytest.approx(data.drawdown[PORTFOLIO].min())
+    assert -periods.iloc[0]["depth"] == pytest.approx(data.metrics.loc[PORTFOLIO, "max_drawdown"])

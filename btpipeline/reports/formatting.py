@@ -44,6 +44,10 @@ def timestamp(value: pd.Timestamp) -> str:
     return "before range" if pd.isna(value) else value.strftime("%Y-%m-%d %H:%M")
 
 
+def day(value: pd.Timestamp, missing: str = "n/a") -> str:
+    return missing if pd.isna(value) else value.strftime("%Y-%m-%d")
+
+
 def duration(value: pd.Timedelta) -> str:
     """``3d 04:05`` style; n/a when the entry is before the stored range."""
     if pd.isna(value):

@@ -16,7 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from btpipeline.reports import charts, formatting
-from btpipeline.reports.data import VariantReportData
+from btpipeline.reports.data import PORTFOLIO, VariantReportData
+from btpipeline.reports.drawdowns import drawdown_periods
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2330;
@@ -134,6 +135,16 @@ def _trades_section(data: VariantReportData) -> str:
             + _table(headers, rows, css="sortable", wrap="scroll tall", table_id="trades"))
 
 
+def _drawdowns_section(data: VariantReportData) -> str:
+    periods = drawdown_periods(data.drawdown[PORTFOLIO])
+    rows = ("<tr>" + _cell(f"{p.depth:.2%}", sign=p.depth) + _cell(formatting.day(p.start))
+            + _cell(formatting.day(p.valley)) + _cell(formatting.day(p.end, "not recovered"))
+            + _cell(str(p.days)) + "</tr>" for p in periods.itertuples())
+    headers = ["depth", "start (peak)", "valley", "recovered", "days"]
+    return ("<h2>Worst drawdown periods (portfolio)</h2>"
+            + _table(headers, rows, table_id="drawdowns"))
+
+
 def _settings_section(data: VariantReportData) -> str:
     params = sorted({k for p in data.params.values() for k in p})
     costs = sorted({k for c in data.costs.values() for k in c})
@@ -178,7 +189,8 @@ def render_html(data: VariantReportData, equity_png: bytes | None = None,
             _summary(data),
             f'<h2>Equity and drawdown</h2><img alt="equity and drawdown" '
             f'src="{data_uri(equity_png)}">',
-            _metrics_section(data), _monthly_section(data, heatmap_png),
+            _drawdowns_section(data), _metrics_section(data),
+            _monthly_section(data, heatmap_png),
             _settings_section(data), _range_section(data), _trades_section(data)))
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
