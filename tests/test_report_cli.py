@@ -4,22 +4,40 @@ the real writer): the HTML by default, ``--open`` through the web browser ``BROW
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from btpipeline.resources.results_database import ResultsDatabase
-from tests.test_report_data import EUR_DAILY, EUR_FILLS, STRATEGY, _write
+
+STRATEGY = "macd_crossover"
+T0 = dt.datetime(2024, 2, 1, tzinfo=dt.timezone.utc)
+
+
+def _write(db: ResultsDatabase) -> None:
+    days = ["2024-01-02", "2024-01-03"]
+    daily = pd.DataFrame({"day": days, "pnl": [100.0, -40.0], "bars": 1440,
+                          "bars_in_market": 600, "partition_key": "2024-01-01"})
+    fills = pd.DataFrame({
+        "timestamp": pd.to_datetime(["2024-01-02 09:00", "2024-01-03 10:00"], utc=True),
+        "side": ["BUY", "SELL"], "action": ["OPEN", "CLOSE"], "price": [1.1, 1.1006],
+        "size": 100_000.0, "pnl": [np.nan, 60.0], "partition_key": "2024-01-01"})
+    db.write_backtest(strategy=STRATEGY, epic="EURUSD", partition_keys=["2024-01-01"],
+                      run_id="cli-test", params={"fast": 12, "slow": 26, "signal": 9},
+                      started_at=T0, finished_at=T0, metrics={}, fills=fills, daily=daily)
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     url = f"sqlite:///{tmp_path / 'results.db'}"
     db = ResultsDatabase(url=url)
-    _write(db, "EURUSD", EUR_DAILY, EUR_FILLS)
+    _write(db)
     db.dispose()
     return {**os.environ, "BTPIPELINE_RESULTS_URL": url, "BTPIPELINE_HOME": str(tmp_path / "home"),
             "DAGSTER_HOME": str(tmp_path / "dagster")}
@@ -40,7 +58,7 @@ def test_writes_the_html_under_the_home_and_opens_it(env: dict[str, str], tmp_pa
     path = tmp_path / "home" / "reports" / f"{STRATEGY}.html"
     assert done.stdout.strip() == str(path)
     page = path.read_text()
-    assert page.count("<tr>") > 3 and 'id="trades"' in page
+    assert 'id="trades"' in page and "2024-01-03 10:00" in page  # the one trade's exit
     assert opened.read_text() == path.as_uri()
 
 

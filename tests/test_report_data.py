@@ -5,6 +5,8 @@ returns, trades paired from the fills, metrics, params, costs and data range."""
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -176,3 +178,9 @@ def test_portfolio_drawdown_periods_of_stored_results(stored: ResultsDatabase) -
     periods = drawdown_periods(data.drawdown[PORTFOLIO])
     assert periods.iloc[0]["depth"] == pytest.approx(data.drawdown[PORTFOLIO].min())
     assert -periods.iloc[0]["depth"] == pytest.approx(data.metrics.loc[PORTFOLIO, "max_drawdown"])
+
+
+def test_the_report_package_imports_no_dagster() -> None:
+    code = ("import sys, btpipeline.reports.build, btpipeline.reports.markdown; "
+            "sys.exit('dagster' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
