@@ -19,7 +19,7 @@ from btpipeline.data.synthetic import generate_candles
 from btpipeline.data.timestamps import date_ns
 from btpipeline.epics import get_epic
 from btpipeline.reports.build import write_variant_report
-from btpipeline.reports.markdown import asset_markdown
+from btpipeline.reports.markdown import SHOWN_METRICS, asset_markdown
 from btpipeline.resources.results_database import ResultsDatabase
 from btpipeline.strategies import run_backtest
 from tests import ui_pages as ui
@@ -161,7 +161,7 @@ def _markdown_html(parts: dict[str, str]) -> str:
         for line in text.splitlines():
             if line.startswith("- "):
                 out.append(f"<li>{_inline(line[2:])}</li>")
-            elif match := re.match(r"!\[(.*?)\]\((data:image/png;base64,[^)]+)\)", line):
+            elif match := re.match(r"!\[(.*?)\]\((data:image/[^)]+)\)", line):
                 out.append(f'<img alt="{html.escape(match[1])}" src="{match[2]}">')
     style = ("body{font:14px system-ui,sans-serif;margin:24px}td{padding:6px 12px;"
              "border:1px solid #ddd;white-space:nowrap}img{max-width:100%}")
@@ -174,7 +174,7 @@ def test_asset_page_markdown_fits_1600_px(stored: ResultsDatabase, tmp_path: Pat
 
     data, path = write_variant_report(stored, STRATEGY, list(RUNS), path=tmp_path / "r.html")
     view = tmp_path / "asset-page.html"
-    view.write_text(_markdown_html(asset_markdown(data, path)), encoding="utf-8")
+    view.write_text(_markdown_html(asset_markdown(data)), encoding="utf-8")
     with sync_playwright() as pw:
         browser = _launch(pw)
         try:
@@ -182,7 +182,7 @@ def test_asset_page_markdown_fits_1600_px(stored: ResultsDatabase, tmp_path: Pat
             page.goto(view.as_uri(), wait_until="load")
             # Dagster shows metadata in a column beside its navigation: leave it half the window.
             assert page.eval_on_selector("#metrics", "t => t.getBoundingClientRect().width") <= 800
-            assert page.locator("#metrics tr").count() == 1 + len(data.metrics.columns)
+            assert page.locator("#metrics tr").count() == 1 + len(SHOWN_METRICS)
             assert page.eval_on_selector("img", "i => i.naturalWidth") > 0
             assert page.evaluate("document.documentElement.scrollWidth") <= 1600
             _fresh_markdown_shot(page)

@@ -15,7 +15,14 @@ import pytest
 from btpipeline.epics import EPICS
 from btpipeline.reports import PORTFOLIO, gather_report_data
 from btpipeline.reports.drawdowns import drawdown_periods
-from btpipeline.reports.markdown import MAX_LINE, asset_markdown, metrics_markdown
+from btpipeline.reports.markdown import (
+    INLINE_LIMIT,
+    MAX_LINE,
+    SHOWN_METRICS,
+    asset_markdown,
+    chart_markdown,
+    metrics_markdown,
+)
 from btpipeline.resources.results_database import ResultsDatabase
 
 STRATEGY = "macd_crossover"
@@ -144,21 +151,28 @@ def test_no_stored_results_gives_an_empty_report(results_db: ResultsDatabase) ->
     assert set(asset_markdown(data)) == {"metrics", "details"}
 
 
-def test_markdown_metrics_table_stays_narrow_with_every_pair(results_db: ResultsDatabase) -> None:
+def test_asset_markdown_stays_inline_and_narrow_with_every_pair(results_db: ResultsDatabase
+                                                                 ) -> None:
+    """Six pairs, two years: each entry still renders inline in Dagster (< 1,000 chars)."""
+    days = pd.date_range("2023-01-01", "2024-12-31").strftime("%Y-%m-%d").tolist()
+    noise = np.random.default_rng(3).normal(0, 400, len(days))
     for i, epic in enumerate(EPICS):
-        _write(results_db, epic, _daily(["2024-01-02", "2024-01-03"], [-12_345.678 * i, 9.5]),
+        _write(results_db, epic, _daily(days, (noise * (i + 1) - 12_345.678 * i).tolist()),
                _fills(["2024-01-02 09:00", "2024-01-02 10:00"], ["OPEN", "CLOSE"],
                       ["BUY", "SELL"]))
     data = gather_report_data(results_db, STRATEGY, list(EPICS))
-    table = metrics_markdown(data)
-    lines = table.strip().splitlines()
-    assert len(lines) == 2 + len(data.metrics.columns)
-    assert lines[0].count("|") == 2 + len(EPICS) + 1  # metric + 6 pairs + portfolio
-    assert max(len(line) for line in lines) <= MAX_LINE, table
     parts = asset_markdown(data)
-    assert parts["equity_drawdown"].startswith(
-        "![macd_crossover equity and drawdown](data:image/png;base64,")
+    assert {k: len(v) < INLINE_LIMIT for k, v in parts.items()} == dict.fromkeys(
+        ["metrics", "details", "equity_drawdown"], True), {k: len(v) for k, v in parts.items()}
+    lines = parts["metrics"].strip().splitlines()
+    assert len(lines) == 2 + len(SHOWN_METRICS)
+    assert lines[0].count("|") == 2 + len(EPICS) + 1  # label + 6 pairs + portfolio
+    assert max(len(line) for line in lines) <= MAX_LINE, parts["metrics"]
+    assert parts["equity_drawdown"].startswith("![macd_crossover portfolio equity")
+    assert "(data:image/svg+xml,%3Csvg" in parts["equity_drawdown"]
     assert "fast=8, signal=5, slow=21" in parts["details"]
+    assert "2023-01-01 .. 2024-12-31 (24 months)" in parts["details"]
+    assert chart_markdown(data).startswith("![macd_crossover equity and drawdown](data:image/png")
 
 
 def test_drawdown_periods_start_at_the_peak_and_end_when_it_is_regained() -> None:

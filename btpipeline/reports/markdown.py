@@ -1,20 +1,27 @@
 """The Dagster asset-page view of a report: short markdown that fits a 1,600 px window.
 
-Metrics are transposed (one row per metric, one column per instrument plus the portfolio) so
-the table grows downwards, not sideways: with six pairs a line stays under ``MAX_LINE`` chars.
-The equity-and-drawdown chart is an inline data-URI image, so it shows without a click.
+Dagster renders a markdown metadata value inline only when it is shorter than 1,000
+characters (``INLINE_LIMIT``; longer ones hide behind "[Show Markdown]"), so every entry of
+``asset_markdown`` stays below it. Metrics are transposed (one row per metric, one column per
+instrument plus the portfolio): the table grows downwards, not sideways, and with six pairs a
+line stays under ``MAX_LINE`` characters. The equity-and-drawdown chart is a small SVG
+(``sparkline``); the full PNG (``chart_markdown``) is too long to show inline.
 """
 
 from __future__ import annotations
 
 import base64
-from pathlib import Path
 
 from btpipeline.reports import charts, formatting
-from btpipeline.reports.data import VariantReportData
+from btpipeline.reports.data import PORTFOLIO, VariantReportData
+from btpipeline.reports.sparkline import sparkline_markdown
 
 MAX_LINE = 140
+INLINE_LIMIT = 1000
 CHART_WIDTH_PX = 1100
+# The rows of the compact table; the HTML report has every metric.
+SHOWN_METRICS = ("total_return", "sharpe", "max_drawdown", "win_rate", "profit_factor",
+                 "num_trades", "exposure")
 
 
 def metrics_markdown(data: VariantReportData) -> str:
@@ -22,8 +29,8 @@ def metrics_markdown(data: VariantReportData) -> str:
     if data.empty:
         return f"No stored results for {data.strategy} yet: materialize its backtests first."
     names = list(data.metrics.index)
-    lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-    for column in data.metrics.columns:
+    lines = ["| | " + " | ".join(names) + " |", "|-|" + "-:|" * len(names)]
+    for column in [c for c in SHOWN_METRICS if c in data.metrics.columns]:
         cells = [formatting.metric(column, data.metrics.loc[n, column]) for n in names]
         lines.append(f"| {formatting.METRIC_LABELS.get(column, column)} | "
                      + " | ".join(cells) + " |")
@@ -39,12 +46,17 @@ def _params_text(data: VariantReportData) -> str:
 
 
 def _costs_text(data: VariantReportData) -> str:
-    return "; ".join(f"{e} spread {c['spread_pips']} pips, commission "
-                     f"{c['commission_per_lot']}/lot, slippage {c['slippage_pips']} pips"
-                     for e, c in data.costs.items())
+    """Spread per pair; commission and slippage once when every pair has the same."""
+    spreads = ", ".join(f"{e} {c['spread_pips']:g}" for e, c in data.costs.items())
+    parts = [f"spread {spreads} pips"]
+    for key, unit in (("commission_per_lot", "/lot"), ("slippage_pips", " pips")):
+        values = {c[key] for c in data.costs.values()}
+        shown = f"{next(iter(values)):g}" if len(values) == 1 else "per pair (see HTML)"
+        parts.append(f"{key.split('_')[0]} {shown}{unit if len(values) == 1 else ''}")
+    return "; ".join(parts)
 
 
-def details_markdown(data: VariantReportData, html_path: Path | None = None) -> str:
+def details_markdown(data: VariantReportData) -> str:
     """Parameters, costs, timeframe, capital and data range as a short list."""
     if data.empty:
         return metrics_markdown(data)
@@ -52,13 +64,9 @@ def details_markdown(data: VariantReportData, html_path: Path | None = None) -> 
     last = max(r.last_day for r in data.data_range.values())
     months = max(r.months for r in data.data_range.values())
     items = [f"**parameters**: {_params_text(data)}", f"**costs**: {_costs_text(data)}",
-             f"**timeframe**: {data.timeframe}", f"**capital**: {data.capital:,.0f} USD",
-             f"**data range**: {first} .. {last} ({months} months)",
-             f"**instruments**: {', '.join(data.instruments)}",
-             f"**trades**: {len(data.trades):,}"]
-    if html_path is not None:
-        items.append(f"**full report**: `{html_path}` (`btpipeline report {data.strategy} "
-                     "--open`)")
+             f"**timeframe**: {data.timeframe}; **capital**: {data.capital:,.0f} USD",
+             f"**data**: {first} .. {last} ({months} months), {len(data.trades):,} trades",
+             f"**HTML**: `btpipeline report {data.strategy} --open`"]
     return "\n".join(f"- {item}" for item in items) + "\n"
 
 
@@ -67,10 +75,19 @@ def image_markdown(png: bytes, alt: str) -> str:
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
 
 
-def asset_markdown(data: VariantReportData, html_path: Path | None = None) -> dict[str, str]:
-    """The asset page's markdown entries by metadata key: metrics, details, equity chart."""
-    parts = {"metrics": metrics_markdown(data), "details": details_markdown(data, html_path)}
+def chart_markdown(data: VariantReportData) -> str:
+    """The full equity-and-drawdown PNG as a markdown image (longer than ``INLINE_LIMIT``:
+    Dagster shows it behind "[Show Markdown]")."""
+    png = charts.equity_drawdown_png(data, width_px=CHART_WIDTH_PX)
+    return image_markdown(png, f"{data.strategy} equity and drawdown")
+
+
+def asset_markdown(data: VariantReportData) -> dict[str, str]:
+    """The asset page's inline markdown entries by metadata key, each < ``INLINE_LIMIT``
+    characters: metrics, details and (with results) the equity-and-drawdown sparkline."""
+    parts = {"metrics": metrics_markdown(data), "details": details_markdown(data)}
     if not data.empty:
-        png = charts.equity_drawdown_png(data, width_px=CHART_WIDTH_PX)
-        parts["equity_drawdown"] = image_markdown(png, f"{data.strategy} equity and drawdown")
+        parts["equity_drawdown"] = sparkline_markdown(
+            data.equity[PORTFOLIO], data.drawdown[PORTFOLIO], data.capital,
+            f"{data.strategy} portfolio equity (black) and drawdown (red)")
     return parts
