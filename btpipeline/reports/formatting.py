@@ -16,7 +16,7 @@ METRIC_LABELS = {
 }
 
 
-def metric(name: str, value: float) -> str:
+def metric(name: str, value: float, percent_digits: int = 2, percent_sign: bool = True) -> str:
     """``value`` of metric ``name`` rounded for reading: %, counts, or 2 decimals."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
@@ -25,7 +25,8 @@ def metric(name: str, value: float) -> str:
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
     if name in PERCENT_METRICS:
-        return f"{value:.2%}"
+        text = f"{value:.{percent_digits}%}"
+        return text if percent_sign else text[:-1]
     return f"{value:,.2f}"
 
 

@@ -19,20 +19,26 @@ from btpipeline.reports.sparkline import sparkline_markdown
 MAX_LINE = 140
 INLINE_LIMIT = 1000
 CHART_WIDTH_PX = 1100
+SHORT_LABELS = {"total_return": "return %", "sharpe": "Sharpe", "max_drawdown": "max DD %",
+                "win_rate": "win %", "profit_factor": "PF", "num_trades": "trades",
+                "exposure": "exposure %"}
 # The rows of the compact table; the HTML report has every metric.
 SHOWN_METRICS = ("total_return", "sharpe", "max_drawdown", "win_rate", "profit_factor",
                  "num_trades", "exposure")
 
 
 def metrics_markdown(data: VariantReportData) -> str:
-    """Metrics as rows, instruments as columns, numbers rounded."""
+    """Metrics as rows, instruments as columns, numbers rounded; the % sign sits in the row
+    label, not in every cell (seven columns of Dagster's ~560 px value cell need the room)."""
     if data.empty:
         return f"No stored results for {data.strategy} yet: materialize its backtests first."
     names = list(data.metrics.index)
     lines = ["| | " + " | ".join(names) + " |", "|-|" + "-:|" * len(names)]
     for column in [c for c in SHOWN_METRICS if c in data.metrics.columns]:
-        cells = [formatting.metric(column, data.metrics.loc[n, column]) for n in names]
-        lines.append(f"| {formatting.METRIC_LABELS.get(column, column)} | "
+        cells = [formatting.metric(column, data.metrics.loc[n, column], percent_digits=1,
+                                   percent_sign=False) for n in names]
+        label = SHORT_LABELS.get(column, column)
+        lines.append(f"| {label} | "
                      + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -14,7 +14,8 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
-WIDTH, EQUITY_HEIGHT, DRAWDOWN_HEIGHT, GAP = 600, 90, 40, 6
+# 480 px wide: the value column of Dagster's metadata table is ~560 px at a 1,600 px window.
+WIDTH, EQUITY_HEIGHT, DRAWDOWN_HEIGHT, GAP = 480, 90, 40, 6
 MIN_POINTS = 8
 SAFE = "/:=,.'"  # left as they are in the URL; spaces, <, > and the rest are %-encoded
 
