@@ -15,6 +15,7 @@ import pytest
 from btpipeline.epics import EPICS
 from btpipeline.reports import PORTFOLIO, gather_report_data
 from btpipeline.reports.drawdowns import drawdown_periods
+from btpipeline.reports.html import render_html
 from btpipeline.reports.markdown import (
     INLINE_LIMIT,
     MAX_LINE,
@@ -198,3 +199,13 @@ def test_the_report_package_imports_no_dagster() -> None:
     code = ("import sys, btpipeline.reports.build, btpipeline.reports.markdown; "
             "sys.exit('dagster' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
+
+
+def test_one_flat_day_without_trades_still_renders(results_db: ResultsDatabase) -> None:
+    empty_fills = _fills([], [], [])
+    _write(results_db, "EURUSD", _daily(["2024-01-02"], [0.0]), empty_fills)
+    data = gather_report_data(results_db, STRATEGY, ["EURUSD"])
+    assert data.trades.empty and (data.drawdown.to_numpy() == 0).all()
+    page = render_html(data)
+    assert "Trades (0;" in page and page.count("<img") == 2
+    assert all(len(v) < INLINE_LIMIT for v in asset_markdown(data).values())
