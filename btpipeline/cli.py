@@ -236,8 +236,9 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--open", action="store_true", help="open the HTML in the web browser")
     rep.add_argument("--out", type=Path, default=None,
                      help="HTML file (default: <BTPIPELINE_HOME>/reports/<strategy>.html)")
-    rep.add_argument("--capital", type=float, default=100_000.0,
-                     help="account capital the equity curves start from (default 100000)")
+    rep.add_argument("--capital", type=float, default=None,
+                     help="account capital the equity curves start from (default: the stored "
+                     "runs' initial capital, else 100000)")
     rep.add_argument("--text", action="store_true",
                      help="print the metrics tables instead of writing HTML")
     rep.set_defaults(func=cmd_report)

@@ -209,3 +209,23 @@ def test_one_flat_day_without_trades_still_renders(results_db: ResultsDatabase) 
     page = render_html(data)
     assert "Trades (0;" in page and page.count("<img") == 2
     assert all(len(v) < INLINE_LIMIT for v in asset_markdown(data).values())
+
+
+def test_account_era_rows_keep_their_currency_capital_and_timeframe(results_db: ResultsDatabase
+                                                                    ) -> None:
+    """Rows that carry the account (P&L already in USD) are not converted again."""
+    account = {"initial_capital": 25_000.0, "currency": "USD", "stop_out_level": 0.0,
+               "sizing": "units", "stopped_out_at": "2024-02-05T16:00:00+00:00"}
+    results_db.write_backtest(
+        strategy=STRATEGY, epic="USDJPY", partition_keys=["2024-02-01", "2024-03-01"],
+        run_id="run-2", params={**PARAMS, "timeframe": "H1", "account": account},
+        started_at=T0, finished_at=T0, metrics={}, fills=JPY_FILLS, daily=JPY_DAILY)
+    data = gather_report_data(results_db, STRATEGY, ["USDJPY"])
+    assert data.capital == 25_000.0 and data.currency == "USD" and data.timeframe == "H1"
+    assert data.params == {"USDJPY": PARAMS}
+    assert data.daily_pnl["USDJPY"].sum() == pytest.approx(JPY_DAILY["pnl"].sum())
+    assert data.trades["pnl"].tolist() == [-15.0]
+    assert data.notes == ["USDJPY: stopped out at 2024-02-05T16:00:00+00:00"]
+    details = asset_markdown(data)["details"]
+    assert "**timeframe**: H1; **capital**: 25,000 USD" in details
+    assert "stopped out at" in render_html(data)

@@ -7,9 +7,10 @@ Conventions:
 
 * **One calendar.** Every instrument's daily P&L is placed on the union of all stored days;
   a day an instrument has no row is a 0 P&L day (flat, or no data), so curves line up.
-* **Account currency.** P&L is stored in each pair's quote currency. It is converted to the
-  account currency (USD) at the pair's catalogue ``reference_price`` when the pair is quoted in
-  another currency (USDJPY P&L / 150): a fixed rate, good enough for a report's shape.
+* **Account currency.** Backtests store P&L in the account currency with the account in the
+  execution row's params; older rows (quote-currency P&L, no account) are converted at the
+  pair's catalogue rate (see ``stored.py``). ``capital`` defaults to the stored
+  ``initial_capital`` when every instrument's run agrees on it, else ``DEFAULT_CAPITAL``.
 * **Account equity** = ``capital`` + cumulative P&L, starting at ``capital`` on the day before
   the first stored day. Each instrument's curve is that pair traded alone on the account; the
   **portfolio** is one account of ``capital`` trading every instrument at once (the sum of
@@ -29,15 +30,13 @@ from typing import Any, Protocol
 import pandas as pd
 
 from btpipeline.epics import get_epic
-from btpipeline.errors import InvalidParameterError
+from btpipeline.errors import InvalidParameterError, UnknownEpicError
+from btpipeline.reports.stored import StoredRun, pnl_factor, shared, stored_run
 from btpipeline.reports.trades import concat_trades, pair_trades
 from btpipeline.strategies import CostModel, compute_metrics
 
 DEFAULT_CAPITAL = 100_000.0
 PORTFOLIO = "portfolio"
-ACCOUNT_CURRENCY = "USD"
-TIMEFRAME = "1-minute bars"
-COST_KEYS = ("spread_pips", "commission_per_lot", "slippage_pips", "size_units")
 
 
 class ResultsReader(Protocol):
@@ -78,10 +77,11 @@ class VariantReportData:
     trades: pd.DataFrame  # see trades.TRADE_COLUMNS
     metrics: pd.DataFrame  # index: instruments + PORTFOLIO; months + compute_metrics columns
     params: dict[str, dict[str, Any]]  # instrument -> latest stored strategy params
-    costs: dict[str, dict[str, Any]]  # instrument -> cost model used for the report
+    costs: dict[str, dict[str, Any]]  # instrument -> stored costs, else the catalogue's
     data_range: dict[str, DataRange]
     source: str = ""
-    timeframe: str = TIMEFRAME
+    timeframe: str = "M1"
+    currency: str = "USD"
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -94,16 +94,9 @@ class VariantReportData:
         return next(iter(self.params.values())) if len(distinct) == 1 else None
 
 
-def account_factor(epic: str) -> float:
-    """Multiply a quote-currency amount of ``epic`` by this to get account currency."""
-    if epic.endswith(ACCOUNT_CURRENCY):
-        return 1.0
-    return 1.0 / get_epic(epic).reference_price
-
-
-def _aligned_daily(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def _aligned_daily(frames: dict[str, pd.DataFrame], factors: dict[str, float]) -> pd.DataFrame:
     """Daily P&L in account currency, one column per instrument, on the union of days."""
-    series = {epic: pd.Series(f["pnl"].to_numpy() * account_factor(epic),
+    series = {epic: pd.Series(f["pnl"].to_numpy() * factors[epic],
                               index=pd.to_datetime(f["day"])) for epic, f in frames.items()}
     table = pd.DataFrame(series).sort_index().fillna(0.0)
     table.index.name = "day"
@@ -181,14 +174,24 @@ def _latest_params(executions: pd.DataFrame) -> dict[str, Any]:
     return dict(latest) if isinstance(latest, dict) else {}
 
 
-def _costs(epic: str, params: dict[str, Any]) -> dict[str, Any]:
-    """The epic's catalogue cost model, with any cost fields the stored params carry."""
-    model = CostModel.for_epic(get_epic(epic))
-    costs: dict[str, Any] = {"spread_pips": model.spread_pips,
-                             "commission_per_lot": model.commission_per_lot,
-                             "slippage_pips": model.slippage_pips}
-    costs.update({k: params[k] for k in COST_KEYS if k in params})
-    return costs
+def _costs(epic: str, run: StoredRun) -> dict[str, Any]:
+    """The run's stored costs, else the epic's catalogue cost model (empty if unknown)."""
+    if run.costs is not None:
+        return run.costs
+    try:
+        model = CostModel.for_epic(get_epic(epic))
+    except UnknownEpicError:
+        return {}
+    return {"spread_pips": model.spread_pips, "commission_per_lot": model.commission_per_lot,
+            "slippage_pips": model.slippage_pips}
+
+
+def _notes(runs: dict[str, StoredRun], factors: dict[str, float]) -> list[str]:
+    notes = [f"{epic}: P&L stored in the quote currency, converted at the catalogue rate"
+             for epic, factor in factors.items() if factor != 1.0]
+    notes += [f"{epic}: stopped out at {run.account['stopped_out_at']}"
+              for epic, run in runs.items() if run.account and run.account.get("stopped_out_at")]
+    return notes
 
 
 def _check_capital(capital: float) -> None:
@@ -198,32 +201,46 @@ def _check_capital(capital: float) -> None:
             "Fix: pass the account's starting capital, e.g. 100000 (--capital 100000).")
 
 
-def gather_report_data(reader: ResultsReader, strategy: str, instruments: Sequence[str], *,
-                       capital: float = DEFAULT_CAPITAL, source: str = "") -> VariantReportData:
-    """Everything a report shows for ``strategy`` on ``instruments`` (those with no stored
-    daily P&L are left out; with none at all the result is ``empty``)."""
-    _check_capital(capital)
-    frames = {}
+def _read(reader: ResultsReader, strategy: str, instruments: Sequence[str]
+          ) -> tuple[dict[str, pd.DataFrame], dict[str, StoredRun]]:
+    frames, runs = {}, {}
     for epic in instruments:
         frame = reader.read_daily_pnl(strategy=strategy, epic=epic)
         if not frame.empty:
             frames[epic] = frame.sort_values("day")
+            executions = reader.read_executions(strategy=strategy, epic=epic)
+            runs[epic] = stored_run(_latest_params(executions))
+    return frames, runs
+
+
+def gather_report_data(reader: ResultsReader, strategy: str, instruments: Sequence[str], *,
+                       capital: float | None = None, source: str = "") -> VariantReportData:
+    """Everything a report shows for ``strategy`` on ``instruments`` (those with no stored
+    daily P&L are left out; with none at all the result is ``empty``). ``capital`` None: the
+    stored initial capital (see the module docstring)."""
+    if capital is not None:
+        _check_capital(capital)
+    frames, runs = _read(reader, strategy, instruments)
+    capital = capital or float(shared(list(runs.values()), "initial_capital") or DEFAULT_CAPITAL)
     if not frames:
         return _empty(strategy, capital, source)
-    daily = _aligned_daily(frames)
+    factors = {epic: pnl_factor(epic, run) for epic, run in runs.items()}
+    daily = _aligned_daily(frames, factors)
     trades = concat_trades([
-        pair_trades(epic, reader.read_signals(strategy=strategy, epic=epic), account_factor(epic))
+        pair_trades(epic, reader.read_signals(strategy=strategy, epic=epic), factors[epic])
         for epic in frames])
     equity = equity_curves(_with_portfolio(daily), capital)
-    params = {epic: _latest_params(reader.read_executions(strategy=strategy, epic=epic))
-              for epic in frames}
     return VariantReportData(
         strategy=strategy, capital=capital, instruments=list(frames), daily_pnl=daily,
         equity=equity, drawdown=drawdowns(equity),
         monthly_returns=monthly_returns(_with_portfolio(daily), capital), trades=trades,
-        metrics=metrics_table(daily, trades, frames, capital), params=params,
-        costs={epic: _costs(epic, params[epic]) for epic in frames},
-        data_range={epic: _data_range(frame) for epic, frame in frames.items()}, source=source)
+        metrics=metrics_table(daily, trades, frames, capital),
+        params={epic: run.strategy_params for epic, run in runs.items()},
+        costs={epic: _costs(epic, run) for epic, run in runs.items()},
+        data_range={epic: _data_range(frame) for epic, frame in frames.items()}, source=source,
+        timeframe=", ".join(sorted({run.timeframe for run in runs.values()})),
+        currency=str(shared(list(runs.values()), "currency") or "USD"),
+        notes=_notes(runs, factors))
 
 
 def _empty(strategy: str, capital: float, source: str) -> VariantReportData:

@@ -152,8 +152,8 @@ def _settings_section(data: VariantReportData) -> str:
         _cell(str(data.params[epic].get(k, ""))) for k in params) + "".join(
         _cell(str(data.costs[epic].get(k, ""))) for k in costs) + "</tr>"
         for epic in data.instruments)
-    note = ("<p>Costs: the pair's catalogue spread and any cost field stored with the run's "
-            "params; commission per 100,000 units per side, in the quote currency.</p>")
+    note = ("<p>Costs: those stored with the run, else the pair's catalogue spread; "
+            "commission per 100,000 units per side, in the quote currency.</p>")
     return "<h2>Parameters and costs</h2>" + _table(["instrument", *params, *costs], rows) + note
 
 
@@ -168,10 +168,11 @@ def _range_section(data: VariantReportData) -> str:
 def _summary(data: VariantReportData) -> str:
     first = min(r.first_day for r in data.data_range.values())
     last = max(r.last_day for r in data.data_range.values())
-    items = {"capital": f"{data.capital:,.0f} USD (P&L converted at reference rates)",
-             "instruments": ", ".join(data.instruments), "timeframe": data.timeframe,
+    items = {"capital": f"{data.capital:,.0f} {data.currency}",
+             "instruments": ", ".join(data.instruments), "timeframe": f"{data.timeframe} bars",
              "data range": f"{first} .. {last}", "source": data.source or "results database",
              "portfolio": "one account trading every instrument at once (sum of daily P&L)"}
+    items.update({f"note {i}": note for i, note in enumerate(data.notes, 1)})
     return "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>"
                             for k, v in items.items()) + "</dl>"
 

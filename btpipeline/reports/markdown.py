@@ -53,12 +53,14 @@ def _params_text(data: VariantReportData) -> str:
 
 def _costs_text(data: VariantReportData) -> str:
     """Spread per pair; commission and slippage once when every pair has the same."""
-    spreads = ", ".join(f"{e} {c['spread_pips']:g}" for e, c in data.costs.items())
+    spreads = ", ".join(f"{e} {c['spread_pips']:g}" if "spread_pips" in c else f"{e} ?"
+                        for e, c in data.costs.items())
     parts = [f"spread {spreads} pips"]
     for key, unit in (("commission_per_lot", "/lot"), ("slippage_pips", " pips")):
-        values = {c[key] for c in data.costs.values()}
-        shown = f"{next(iter(values)):g}" if len(values) == 1 else "per pair (see HTML)"
-        parts.append(f"{key.split('_')[0]} {shown}{unit if len(values) == 1 else ''}")
+        values = {c.get(key) for c in data.costs.values()}
+        shown = f"{next(iter(values)):g}{unit}" if len(values) == 1 and None not in values \
+            else "per pair (see HTML)"
+        parts.append(f"{key.split('_')[0]} {shown}")
     return "; ".join(parts)
 
 
@@ -70,7 +72,7 @@ def details_markdown(data: VariantReportData) -> str:
     last = max(r.last_day for r in data.data_range.values())
     months = max(r.months for r in data.data_range.values())
     items = [f"**parameters**: {_params_text(data)}", f"**costs**: {_costs_text(data)}",
-             f"**timeframe**: {data.timeframe}; **capital**: {data.capital:,.0f} USD",
+             f"**timeframe**: {data.timeframe}; **capital**: {data.capital:,.0f} {data.currency}",
              f"**data**: {first} .. {last} ({months} months), {len(data.trades):,} trades",
              f"**HTML**: `btpipeline report {data.strategy} --open`"]
     return "\n".join(f"- {item}" for item in items) + "\n"
