@@ -55,13 +55,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _report_strategies(args: argparse.Namespace) -> list[str]:
-    from btpipeline.errors import InvalidParameterError, UnknownStrategyError
-    from btpipeline.strategies import strategy_names
+    """The strategy variants asked for (default: every one the universe declares)."""
+    from btpipeline import universe
+    from btpipeline.errors import InvalidParameterError
 
-    chosen = [*args.strategy, *(args.strategies or [])] or list(strategy_names())
-    for name in chosen:
-        if name not in strategy_names():
-            raise UnknownStrategyError(name, list(strategy_names()))
+    known = universe.strategies()
+    chosen = [*args.strategy, *(args.strategies or [])] or known
+    unknown = [name for name in chosen if name not in known]
+    if unknown:
+        raise InvalidParameterError(
+            f"Unknown strategy variant(s) {', '.join(map(repr, unknown))}: expected one of "
+            f"{', '.join(known)}. Fix: use one of those names.")
     if args.out is not None and len(chosen) != 1:
         raise InvalidParameterError(
             f"--out names one file, but {len(chosen)} strategies were asked for "

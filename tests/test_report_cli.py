@@ -74,6 +74,6 @@ def test_bad_arguments_say_how_to_fix_them(env: dict[str, str], tmp_path: Path) 
     several = _report(env, "--out", str(tmp_path / "x.html"))
     assert several.returncode == 2 and "Fix: name exactly one strategy" in several.stderr
     unknown = _report(env, "no_such_strategy")
-    assert unknown.returncode == 2 and "Unknown strategy 'no_such_strategy'" in unknown.stderr
+    assert unknown.returncode == 2 and "'no_such_strategy': expected one of" in unknown.stderr
     capital = _report(env, STRATEGY, "--capital", "0")
     assert capital.returncode == 2 and "Invalid report capital" in capital.stderr
