@@ -12,7 +12,7 @@ METRIC_LABELS = {
     "months": "months", "num_trades": "trades", "total_return": "return",
     "sharpe": "Sharpe", "sortino": "Sortino", "max_drawdown": "max DD",
     "win_rate": "win rate", "profit_factor": "profit factor", "expectancy": "expectancy",
-    "exposure": "exposure",
+    "exposure": "exposure", "pnl": "P&L",
 }
 
 
