@@ -59,14 +59,47 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(strategies=args.strategies, epics=args.epics, start=args.start, end=args.end)
 
 
-def cmd_report(args: argparse.Namespace) -> int:
+def _report_strategies(args: argparse.Namespace) -> list[str]:
+    """The strategy variants asked for (default: every one the universe declares)."""
     from btpipeline import universe
-    from btpipeline.reporting import build_report, render_text
+    from btpipeline.errors import InvalidParameterError
+
+    known = universe.strategies()
+    chosen = [*args.strategy, *(args.strategies or [])] or known
+    unknown = [name for name in chosen if name not in known]
+    if unknown:
+        raise InvalidParameterError(
+            f"Unknown strategy variant(s) {', '.join(map(repr, unknown))}: expected one of "
+            f"{', '.join(known)}. Fix: use one of those names.")
+    if args.out is not None and len(chosen) != 1:
+        raise InvalidParameterError(
+            f"--out names one file, but {len(chosen)} strategies were asked for "
+            f"({', '.join(chosen)}). Fix: name exactly one strategy with --out, or drop --out "
+            "to write each report to <BTPIPELINE_HOME>/reports/<strategy>.html.")
+    return chosen
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import webbrowser
+
+    from btpipeline import universe
+    from btpipeline.reports.build import write_variant_report
     from btpipeline.resources.results_database import ResultsDatabase
 
+    strategies = _report_strategies(args)
     db = ResultsDatabase()
-    for strategy in args.strategies or universe.strategies():
-        print(render_text(build_report(db, strategy, universe.epics())), end="\n\n")
+    if args.text:
+        from btpipeline.reporting import build_report, render_text
+
+        for strategy in strategies:
+            print(render_text(build_report(db, strategy, universe.epics())), end="\n\n")
+        return 0
+    for strategy in strategies:
+        _, path = write_variant_report(db, strategy, universe.epics(), capital=args.capital,
+                                       path=args.out, source=f"results database {db.safe_url}")
+        print(path)
+        if args.open:
+            webbrowser.open(path.resolve().as_uri())
     return 0
 
 
@@ -224,8 +257,18 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--end", type=_date, default=dt.date(2024, 3, 31), help="inclusive")
     demo.set_defaults(func=cmd_demo)
 
-    rep = sub.add_parser("report", help="print each strategy's metrics table from the results DB")
-    rep.add_argument("--strategies", type=_names, default=None)
+    rep = sub.add_parser("report", help="write each strategy's HTML report from the results DB "
+                         "(or print its metrics table with --text)")
+    rep.add_argument("strategy", nargs="*", help="strategy names (default: all)")
+    rep.add_argument("--strategies", type=_names, default=None, help="comma-separated, as well")
+    rep.add_argument("--open", action="store_true", help="open the HTML in the web browser")
+    rep.add_argument("--out", type=Path, default=None,
+                     help="HTML file (default: <BTPIPELINE_HOME>/reports/<strategy>.html)")
+    rep.add_argument("--capital", type=float, default=None,
+                     help="account capital the equity curves start from (default: the stored "
+                     "runs' initial capital, else 100000)")
+    rep.add_argument("--text", action="store_true",
+                     help="print the metrics tables instead of writing HTML")
     rep.set_defaults(func=cmd_report)
 
     uni = sub.add_parser("universe", help="validate a universe file and print its backtest grid")
