@@ -137,8 +137,9 @@ def year_by_month(monthly: pd.Series) -> pd.DataFrame:
 
 def _metrics_row(daily: pd.Series, trade_pnls: pd.Series, capital: float, bars: int,
                  bars_in_market: int, months: int) -> dict[str, float]:
+    days = pd.to_datetime(daily.index).strftime("%Y-%m-%d").to_numpy()
     values = compute_metrics(daily.to_numpy(), trade_pnls.dropna().to_numpy(), capital=capital,
-                             bars=bars, bars_in_market=bars_in_market)
+                             bars=bars, bars_in_market=bars_in_market, days=days)
     return {"months": float(months), **values}
 
 

@@ -1,6 +1,8 @@
 """Backtest assets end to end through Dagster (in-process runs on a temporary instance):
 partition ranges, idempotent re-runs, split vs one piece, bad input, reports."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -127,7 +129,7 @@ def test_bad_strategy_parameters_fail_before_anything_is_written(instance, resou
     assert resources["results_db"].count_rows()["backtest_signals"] == 0
 
 
-def test_report_shows_a_metrics_table_and_an_equity_curve(instance, resources) -> None:
+def test_report_shows_metrics_an_inline_chart_and_links_the_html(instance, resources) -> None:
     assert _run(instance, resources, "2024-01-01", "2024-02-01").success
     job = build_definitions(resources).resolve_job_def("reports_job")
     result = job.execute_in_process(instance=instance,
@@ -136,9 +138,14 @@ def test_report_shows_a_metrics_table_and_an_equity_curve(instance, resources) -
     event = instance.get_latest_materialization_event(AssetKey(["report", "macd_crossover"]))
     metadata = event.asset_materialization.metadata
     table = metadata["metrics"].value
-    assert "| EURUSD |" in table and "sharpe" in table
-    assert metadata["equity_curve"].value.startswith("![")
-    assert "data:image/png;base64," in metadata["equity_curve"].value
+    assert "EURUSD" in table and "Sharpe" in table
+    # Each inline entry stays under the length Dagster renders without "[Show Markdown]".
+    for key in ("metrics", "details", "equity_drawdown"):
+        assert len(metadata[key].value) < 1000, key
+    assert metadata["equity_drawdown"].value.startswith("![")
+    assert "data:image/png;base64," in metadata["equity_drawdown_png"].value
+    html = Path(metadata["report_html"].value)
+    assert html.exists() and "<table" in html.read_text()
 
 
 def _failure_message(result) -> str:

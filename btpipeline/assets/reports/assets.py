@@ -1,12 +1,19 @@
-"""``report/<strategy>``: the metrics table per epic and an equity-curve PNG, as metadata."""
+"""``report/<strategy>``: the variant's report, inline on the asset page and as an HTML file.
+
+The asset page shows, without clicking through, a metrics table that fits 1,600 px, the
+parameters, costs, timeframe, capital and data range, and an equity-and-drawdown chart (each
+entry stays under the length Dagster renders inline). The full report, a self-contained HTML
+file under the data folder (equity and drawdown, monthly returns, trade list, ...), is linked
+from the metadata; ``btpipeline report <strategy> --open`` opens the same file.
+"""
 
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
 from btpipeline.assets.keys import backtest_key, report_key
 from btpipeline.machine.naming import REPORT_PREFIX
-from btpipeline.reporting import build_report, plot_equity, png_markdown, render_markdown
+from btpipeline.reports.build import write_variant_report
+from btpipeline.reports.markdown import asset_markdown, chart_markdown
 from btpipeline.resources.results_database import ResultsDatabase
-from btpipeline.settings import btpipeline_home
 
 
 def report_asset(strategy: str, epics: list[str]) -> AssetsDefinition:
@@ -14,20 +21,21 @@ def report_asset(strategy: str, epics: list[str]) -> AssetsDefinition:
         key=report_key(strategy),
         group_name=REPORT_PREFIX,
         deps=[backtest_key(strategy, epic) for epic in epics],
-        description=f"{strategy}: metrics per epic over every stored month, and equity curves.",
+        description=f"{strategy}: metrics per instrument over every stored month, equity and "
+        "drawdown on the account, and the full HTML report.",
         kinds={"pandas"},
     )
     def _report(context: AssetExecutionContext, results_db: ResultsDatabase) -> MaterializeResult:
-        report = build_report(results_db, strategy, epics)
-        png_path = btpipeline_home() / "reports" / f"{strategy}.png"
-        png = plot_equity(report, png_path)
-        table = render_markdown(report)
-        context.log.info(f"report {strategy}:\n{table}")
-        return MaterializeResult(metadata={
-            "metrics": MetadataValue.md(table),
-            "equity_curve": MetadataValue.md(png_markdown(png, f"{strategy} equity curve")),
-            "equity_curve_png": MetadataValue.path(str(png_path)),
-            "epics_reported": MetadataValue.int(len(report.table)),
-        })
+        data, path = write_variant_report(results_db, strategy, epics,
+                                          source=f"results database {results_db.safe_url}")
+        metadata: dict[str, MetadataValue] = {
+            key: MetadataValue.md(text) for key, text in asset_markdown(data).items()}
+        metadata["report_html"] = MetadataValue.path(str(path))
+        if not data.empty:
+            metadata["equity_drawdown_png"] = MetadataValue.md(chart_markdown(data))
+        metadata["instruments_reported"] = MetadataValue.int(len(data.instruments))
+        context.log.info(f"report {strategy}: {len(data.instruments)} instrument(s), "
+                         f"HTML at {path}")
+        return MaterializeResult(metadata=metadata)
 
     return _report

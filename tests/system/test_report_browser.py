@@ -22,8 +22,8 @@ from btpipeline.reports.build import write_variant_report
 from btpipeline.reports.markdown import SHOWN_METRICS, asset_markdown
 from btpipeline.resources.results_database import ResultsDatabase
 from btpipeline.strategies import run_backtest
-from tests import ui_pages as ui
 from tests.support import REPO
+from tests.support import ui_pages as ui
 
 STRATEGY = "ema_crossover"
 PARAMS = {"fast": 60, "slow": 240}
