@@ -3,6 +3,9 @@
 Inputs are never written (they may be read-only memory-mapped views); every function
 returns a new float64 array of the input's length. Values that do not exist yet (before a
 rolling window is full, before the RSI's first average) are NaN.
+
+Inside ``with indicator_cache(candles):`` (a sweep chunk) the series of the candles' own
+prices are computed once and shared, read-only (see indicator_cache.py).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from btpipeline.errors import InvalidParameterError
+from btpipeline.strategies.indicator_cache import memoised
 from btpipeline.strategies.recurrence import decay_recurrence
 
 _ROLLING_CHUNK_ELEMENTS = 1 << 20  # bounds the temporary (rows x window) array of rolling_std
@@ -41,7 +45,7 @@ def ewm(x: np.ndarray, alpha: float) -> np.ndarray:
 def ema(x: np.ndarray, span: float) -> np.ndarray:
     """EMA with ``alpha = 2/(span+1)``, seeded with ``x[0]`` (accuracy: see recurrence.py)."""
     _check_length("span", span, 1)
-    return ewm(x, 2.0 / (span + 1.0))
+    return memoised("ema", x, (float(span),), lambda: ewm(x, 2.0 / (span + 1.0)))
 
 
 def wilder_rsi(close: np.ndarray, period: int) -> np.ndarray:
@@ -49,6 +53,10 @@ def wilder_rsi(close: np.ndarray, period: int) -> np.ndarray:
     ``period`` changes (so ``rsi[period]`` is the first value), then smoothed with
     ``alpha = 1/period``. RSI = 100*gain/(gain+loss); 50 when both averages are 0."""
     _check_length("period", period, 1)
+    return memoised("wilder_rsi", close, (int(period),), lambda: _wilder_rsi(close, period))
+
+
+def _wilder_rsi(close: np.ndarray, period: int) -> np.ndarray:
     close = _as_float(close)
     n = close.shape[0]
     rsi = np.full(n, np.nan)
@@ -78,6 +86,10 @@ def rolling_mean(x: np.ndarray, window: int) -> np.ndarray:
     however much history precedes it: partitions split anywhere agree exactly.
     """
     _check_length("window", window, 1)
+    return memoised("rolling_mean", x, (int(window),), lambda: _rolling_mean(x, window))
+
+
+def _rolling_mean(x: np.ndarray, window: int) -> np.ndarray:
     x = _as_float(x)
     out = np.full(x.shape[0], np.nan)
     if x.shape[0] >= window:
@@ -89,6 +101,11 @@ def rolling_std(x: np.ndarray, window: int, ddof: int = 0) -> np.ndarray:
     """Standard deviation (two-pass, population by default) of the last ``window`` values;
     the first ``window-1`` are NaN. Chunked so memory stays bounded for any window."""
     _check_length("window", window, ddof + 1)
+    return memoised("rolling_std", x, (int(window), int(ddof)),
+                    lambda: _rolling_std(x, window, ddof))
+
+
+def _rolling_std(x: np.ndarray, window: int, ddof: int) -> np.ndarray:
     x = _as_float(x)
     out = np.full(x.shape[0], np.nan)
     if x.shape[0] < window:

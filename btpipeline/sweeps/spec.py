@@ -133,6 +133,11 @@ def run_task(task: SweepTask, market_data: MarketDataStore) -> dict[str, Any]:
                           costs=task.costs, size_units=task.size_units,
                           account=Account(initial_capital=task.initial_capital))
     t2 = time.perf_counter()
-    return {"combination": task.mapping_key, **task.combination.overrides, **result.metrics,
-            "fills": len(result.fills), "read_ms": (t1 - t0) * 1e3,
-            "compute_ms": (t2 - t1) * 1e3}
+    return result_row(task, result.metrics, len(result.fills), (t1 - t0) * 1e3, (t2 - t1) * 1e3)
+
+
+def result_row(task: SweepTask, metrics: Mapping[str, float], fills: int,
+               read_ms: float, compute_ms: float) -> dict[str, Any]:
+    """One combination's row: key, grid values, every metric, fill count and timings (ms)."""
+    return {"combination": task.mapping_key, **task.combination.overrides, **metrics,
+            "fills": fills, "read_ms": read_ms, "compute_ms": compute_ms}
