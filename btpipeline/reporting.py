@@ -20,6 +20,7 @@ matplotlib.use("Agg")  # no display on servers and in CI
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from btpipeline.folders import make_dirs
 from btpipeline.resources.results_database import ResultsDatabase  # noqa: E402
 from btpipeline.strategies import compute_metrics  # noqa: E402
 from btpipeline.strategies.account import DEFAULT_CAPITAL  # noqa: E402
@@ -98,7 +99,7 @@ def plot_equity(report: Report, path: Path) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight")
     plt.close(fig)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     path.write_bytes(buffer.getvalue())
     return buffer.getvalue()
 

@@ -31,6 +31,7 @@ from btpipeline.data.timestamps import (
 from btpipeline.data.validation import validate_candles
 from btpipeline.epics import EPICS, get_epic
 from btpipeline.errors import DataValidationError, InvalidDateRangeError, MissingDataError
+from btpipeline.folders import make_dirs
 
 TIMEFRAME_FILE = "TIMEFRAME"
 _MONTH_FILE = re.compile(r"^(\d{4})-(\d{2})\.arrow$")
@@ -238,7 +239,7 @@ class CandleStore:
             month_candles = merge(old, part)
             validate_candles(month_candles, source=f"{path} merged with {source}")
             merged.append((path, month_candles))
-        (self.root / epic).mkdir(parents=True, exist_ok=True)
+        make_dirs(self.root / epic)
         (self.root / epic / TIMEFRAME_FILE).write_text(timeframe + "\n")
         for path, month_candles in merged:
             write_month_file(path, month_candles)

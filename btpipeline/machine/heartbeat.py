@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from btpipeline import settings
+from btpipeline.folders import make_dirs
 
 SCHEMA_VERSION = 1
 STALE_AFTER_CADENCES = 3.0
@@ -87,7 +88,7 @@ def write_status(path: Path | str, status: ScannerStatus) -> None:
     try:
         handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(path.parent)
         handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         with os.fdopen(handle, "w") as out:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from btpipeline.folders import make_dirs
 from btpipeline.reports import charts, formatting
 from btpipeline.reports.data import PORTFOLIO, VariantReportData
 from btpipeline.reports.drawdowns import drawdown_periods
@@ -202,6 +203,6 @@ def render_html(data: VariantReportData, equity_png: bytes | None = None,
 
 def write_html(data: VariantReportData, path: Path) -> Path:
     """Write the report to ``path`` (parent folders created) and return it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     path.write_text(render_html(data), encoding="utf-8")
     return path
