@@ -89,7 +89,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     strategies = _report_strategies(args)
     db = ResultsDatabase()
     if args.text:
-        from btpipeline.reporting import build_report, render_text
+        from btpipeline.reports.text import build_report, render_text
 
         for strategy in strategies:
             print(render_text(build_report(db, strategy, universe.epics())), end="\n\n")

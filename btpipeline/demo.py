@@ -17,7 +17,7 @@ from btpipeline.definitions import market_data_job_def, reports_job_def
 from btpipeline.epics import get_epic
 from btpipeline.machine.naming import month_key
 from btpipeline.machine.tags import RANGE_END_TAG, RANGE_START_TAG
-from btpipeline.reporting import build_report, render_text
+from btpipeline.reports.text import build_report, render_text
 from btpipeline.resources.results_database import ResultsDatabase
 from btpipeline.strategies import get_strategy
 from btpipeline.validation import check_date_range
