@@ -21,8 +21,8 @@ from btpipeline import settings
 from btpipeline.errors import ResultsDatabaseError
 from btpipeline.results import readers, rows, writer
 from btpipeline.results.engine import build_engine, connect, create_tables, normalize_url, redact
+from btpipeline.results.live_sink import LiveSignalSink
 from btpipeline.results.retry import retrying
-from btpipeline.results.tables import live_signals
 
 T = TypeVar("T")
 
@@ -48,7 +48,7 @@ class ResultsDatabase(ConfigurableResource):
         "BTPIPELINE_RESULTS_RETRY_SECONDS. Bad input is never retried.",
     )
     _engine: Engine | None = PrivateAttr(default=None)
-    _live_ready: bool = PrivateAttr(default=False)
+    _live: LiveSignalSink | None = PrivateAttr(default=None)
 
     # -- lifecycle -------------------------------------------------------------------------
     def setup_for_execution(self, context: InitResourceContext) -> None:
@@ -62,7 +62,7 @@ class ResultsDatabase(ConfigurableResource):
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
-        self._live_ready = False
+        self._live = None
 
     def _retrying(self, action: str, call: Callable[[], T]) -> T:
         return retrying(call, budget_s=self.retry_seconds, action=action)
@@ -89,15 +89,6 @@ class ResultsDatabase(ConfigurableResource):
                 engine.dispose()
                 raise
             self._engine = engine
-
-    def _get_live_engine(self) -> Engine:
-        """The engine, after creating the ``live_signals`` table if this object has not yet."""
-        engine = self._get_engine()
-        if not self._live_ready:
-            self._retrying("create the live tables",
-                           lambda: create_tables(engine, self.db_schema, [live_signals]))
-            self._live_ready = True
-        return engine
 
     # -- schema and health -------------------------------------------------------------------
     def create_schema(self) -> None:
@@ -187,20 +178,13 @@ class ResultsDatabase(ConfigurableResource):
         self._retrying(action, attempt)
 
     def write_live_signals(self, rows: Sequence[Mapping[str, Any]]) -> int:
-        """Insert the live scanner's signal rows of one tick in one transaction (columns:
-        ``btpipeline.results.writer.LIVE_SIGNAL_COLUMNS``). Idempotent: a row whose
-        (epic, strategy, bar_timestamp) is stored already is skipped. Returns rows inserted.
-        The first call creates the ``live_signals`` table (an empty ``rows`` only does that,
-        which also checks the connection)."""
-        engine = self._get_live_engine()
-        if not rows:
-            return 0
-
-        def attempt() -> int:
-            with connect(engine, "write live signals", write=True) as conn:
-                return writer.write_live_signals(conn, rows)
-
-        return self._retrying("write live signals", attempt)
+        """The live scanner's rows of one tick, through :class:`LiveSignalSink` on this
+        resource's engine (see there: one transaction, idempotent, creates the table)."""
+        if self._live is None:
+            self._live = LiveSignalSink(self.url, db_schema=self.db_schema,
+                                        retry_seconds=self.retry_seconds,
+                                        engine=self._get_engine())
+        return self._live.write_live_signals(rows)
 
     # -- readers -----------------------------------------------------------------------------
     def read_daily_pnl(self, *, strategy: str, epic: str | None = None,
@@ -231,7 +215,8 @@ class ResultsDatabase(ConfigurableResource):
     def read_live_signals(self, *, epic: str | None = None, strategy: str | None = None,
                           since: dt.datetime | None = None) -> pd.DataFrame:
         """The live scanner's signal rows, ordered by bar time, epic and strategy."""
-        return self._read(self._get_live_engine(), "read live signals",
+        self.write_live_signals([])  # creates live_signals if this database has none yet
+        return self._read(self._get_engine(), "read live signals",
                           lambda conn: readers.read_live_signals(conn, epic, strategy, since))
 
     def read_execution_attempts(self, *, strategy: str | None = None,

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from btpipeline.data.store import CandleStore
+from btpipeline.results.live_sink import LiveSignalSink
 from btpipeline.scanner.feed import ClockMode, ReplayFeed
 from btpipeline.scanner.isolation import apply_scanner_isolation
 from btpipeline.scanner.runner import Scanner, ScannerConfig
@@ -34,8 +35,6 @@ class ScannerOptions:
 
 def run_scanner(options: ScannerOptions) -> int:
     """Isolate this process, then scan until SIGTERM/SIGINT (or ``max_ticks``)."""
-    from btpipeline.resources.results_database import ResultsDatabase
-
     report = apply_scanner_isolation(options.nice, options.cores)
     log.info("%s", report.describe())
     plan = ScanPlan.build(options.epics, options.strategies)
@@ -44,7 +43,7 @@ def run_scanner(options: ScannerOptions) -> int:
                       mode=options.replay_mode, speed=options.replay_speed)
     # No in-call retries: a tick must not wait out a database outage; the scanner keeps
     # scanning and writes the change on a later tick.
-    sink = ResultsDatabase(url=options.results_url, retry_seconds=0)
+    sink = LiveSignalSink(options.results_url, retry_seconds=0)
     sink.write_live_signals([])  # connect and create live_signals now, not in the first tick
     scanner = Scanner(options.loop, plan, feed, sink, isolation=report.as_dict(),
                       feed_name=feed.describe())

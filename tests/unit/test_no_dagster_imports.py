@@ -89,3 +89,22 @@ def test_the_chain_helper_names_the_culprit() -> None:
     """The failure message's chain really leads to a Dagster module (guards the helper)."""
     chain = _import_chain(["btpipeline.assets.keys"])
     assert chain.startswith("dagster") and "btpipeline.assets.keys" in chain
+
+
+_SINK_PROBE = """
+import sys
+from btpipeline.results.live_sink import LiveSignalSink
+sink = LiveSignalSink(sys.argv[1])
+sink.write_live_signals([])  # what the scanner does at start: connect, create live_signals
+sink.dispose()
+print("\\n".join(sorted(m for m in sys.modules if m.split(".")[0].startswith("dagster"))))
+"""
+
+
+def test_the_scanners_signal_sink_writes_without_loading_dagster(tmp_path: Path) -> None:
+    """Not only the imports: the scanner's start (its results sink connecting and creating
+    live_signals) runs without Dagster too."""
+    probe = _run("-c", _SINK_PROBE, f"sqlite:///{tmp_path / 'live.db'}")
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.split() == [], f"the live-signal sink loaded Dagster: {probe.stdout[:200]}"
+    assert (tmp_path / "live.db").exists()
