@@ -14,9 +14,9 @@ Importing this package does not import Celery's app (workers import ``celery_app
 """
 
 from btpipeline.distributed.broker import BACKEND_ENV, BROKER_ENV, backend_url, broker_url
-from btpipeline.distributed.errors import BrokerUnreachable, DistributedError, NoWorkerForQueue
 from btpipeline.distributed.executor import BacktestCeleryExecutor, backtest_celery_executor
 from btpipeline.distributed.queues import node_priority, priority_queues, queue_for
+from btpipeline.errors import BrokerUnreachable, DistributedError, NoWorkerForQueue
 
 __all__ = [
     "BACKEND_ENV",

@@ -36,8 +36,8 @@ from billiard.process import current_process
 from celery import Celery, signals
 
 from btpipeline.distributed.broker import BROKER_ENV, check_reachable
-from btpipeline.distributed.errors import BrokerUnreachable
 from btpipeline.distributed.queues import base_queue, node_priority, priority_queues
+from btpipeline.errors import BrokerUnreachable
 from btpipeline.machine.cores import backtest_cores
 from btpipeline.machine.executor_settings import ExecutorSettings, forkserver_preload
 from btpipeline.machine.isolation import IsolationSpec, apply_isolation, current_isolation

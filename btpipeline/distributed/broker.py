@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 from kombu import Connection
 from kombu.exceptions import ChannelError
 
-from btpipeline.distributed.errors import BrokerUnreachable
+from btpipeline.errors import BrokerUnreachable
 
 BROKER_ENV = "BTPIPELINE_CELERY_BROKER"
 BACKEND_ENV = "BTPIPELINE_CELERY_BACKEND"

@@ -44,8 +44,8 @@ from btpipeline.distributed.broker import (
     check_reachable,
     consumer_count,
 )
-from btpipeline.distributed.errors import NoWorkerForQueue
 from btpipeline.distributed.queues import queue_for
+from btpipeline.errors import NoWorkerForQueue
 from btpipeline.machine.priority import priority_from_tags
 
 # dagster-celery registers its task on the sending side once per step (celery 5.7 warns each

@@ -21,7 +21,7 @@ BULK           backtests-bulk          19     SCHED_IDLE
 import os
 from collections.abc import Iterable, Mapping
 
-from btpipeline.distributed.errors import UnknownNodePriority
+from btpipeline.errors import UnknownNodePriority
 from btpipeline.machine.priority import JobPriority
 
 NODE_PRIORITY_ENV = "BTPIPELINE_CELERY_NODE_PRIORITY"

@@ -8,19 +8,20 @@ The priority, tag, mode and settings names are re-exported from the machine laye
 (``btpipeline.machine``) for users; code inside the package imports them from there.
 """
 
-from btpipeline.errors import ExecutorConfigError, ExecutorError
-from btpipeline.executors.counters import (
-    CounterType,
-    PerformanceCounter,
-    PerformanceProfiler,
-    get_counter,
-)
-from btpipeline.executors.errors import (
+from btpipeline.errors import (
+    ExecutorConfigError,
+    ExecutorError,
     InvalidStepTagError,
     StepTimeout,
     WorkerLost,
     WorkerMemoryLimitExceeded,
     WorkerStartupError,
+)
+from btpipeline.executors.counters import (
+    CounterType,
+    PerformanceCounter,
+    PerformanceProfiler,
+    get_counter,
 )
 from btpipeline.executors.executor import BacktestExecutor, backtest_executor
 from btpipeline.machine.cores import ExecutionMode

@@ -21,9 +21,9 @@ import time
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import wait
 
+from btpipeline.errors import WorkerStartupError
 from btpipeline.executors import dagster_internals as internals
 from btpipeline.executors.counters import PerformanceCounter
-from btpipeline.executors.errors import WorkerStartupError
 from btpipeline.executors.in_flight import InFlightSteps
 from btpipeline.executors.launch import Launcher
 from btpipeline.executors.load_guard import LoadGuard, guard_message, guard_metadata

@@ -13,8 +13,8 @@ import math
 import time
 from collections.abc import Iterator
 
+from btpipeline.errors import InvalidStepTagError
 from btpipeline.executors import dagster_internals as internals
-from btpipeline.executors.errors import InvalidStepTagError
 from btpipeline.executors.in_flight import InFlight, InFlightSteps
 from btpipeline.executors.load_guard import LoadGuard
 from btpipeline.executors.protocol import StepRequest

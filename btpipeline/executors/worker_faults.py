@@ -12,13 +12,13 @@ import functools
 import time
 from collections.abc import Callable, Iterator
 
-from btpipeline.executors import dagster_internals as internals
-from btpipeline.executors.errors import (
+from btpipeline.errors import (
     StepTimeout,
     WorkerLost,
     WorkerMemoryLimitExceeded,
     WorkerStartupError,
 )
+from btpipeline.executors import dagster_internals as internals
 from btpipeline.executors.in_flight import InFlightSteps
 from btpipeline.executors.load_guard import LoadGuard
 from btpipeline.executors.requeue import StepFailures

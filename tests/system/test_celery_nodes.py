@@ -36,11 +36,11 @@ from btpipeline import universe
 from btpipeline.assets.keys import backtest_key
 from btpipeline.definitions import backtest_celery_job_def
 from btpipeline.distributed.broker import BROKER_ENV, broker_url, check_reachable
-from btpipeline.distributed.errors import BrokerUnreachable
 from btpipeline.distributed.queues import (
     QUEUE_ENV,
     priority_queues,
 )
+from btpipeline.errors import BrokerUnreachable
 from btpipeline.machine.priority import JobPriority, priority_tags
 from btpipeline.machine.tags import RANGE_END_TAG, RANGE_START_TAG
 from btpipeline.resources.results_database import ResultsDatabase

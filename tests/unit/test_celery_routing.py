@@ -6,7 +6,6 @@ import pytest
 
 from btpipeline.distributed.bootstrap import isolation_spec, memory_limit_kib, step_keys
 from btpipeline.distributed.broker import BROKER_ENV, check_reachable
-from btpipeline.distributed.errors import BrokerUnreachable, UnknownNodePriority
 from btpipeline.distributed.queues import (
     NODE_PRIORITY_ENV,
     QUEUE_ENV,
@@ -14,6 +13,7 @@ from btpipeline.distributed.queues import (
     priority_queues,
     queue_for,
 )
+from btpipeline.errors import BrokerUnreachable, UnknownNodePriority
 from btpipeline.machine.cores import ExecutionMode
 from btpipeline.machine.executor_settings import ExecutorSettings
 from btpipeline.machine.isolation import IsolationSpec

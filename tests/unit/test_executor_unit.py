@@ -8,17 +8,17 @@ import time
 import pytest
 
 import btpipeline.executors as executors
-from btpipeline.errors import ExecutorConfigError
+from btpipeline.errors import (
+    ExecutorConfigError,
+    StepTimeout,
+    WorkerLost,
+    WorkerMemoryLimitExceeded,
+)
 from btpipeline.executors.counters import (
     CounterType,
     PerformanceCounter,
     PerformanceProfiler,
     get_counter,
-)
-from btpipeline.executors.errors import (
-    StepTimeout,
-    WorkerLost,
-    WorkerMemoryLimitExceeded,
 )
 from btpipeline.executors.executor import BacktestExecutor
 from btpipeline.executors.schema import BACKTEST_EXECUTOR_CONFIG
