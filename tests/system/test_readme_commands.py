@@ -53,7 +53,7 @@ def readme_commands(readme: str) -> list[Command]:
     """The fenced bash commands, continuation lines joined, comments and blanks dropped."""
     commands: list[Command] = []
     section = "(top)"
-    for block in re.finditer(r"^(## .*)$|^```bash\n(.*?)^```", readme, re.M | re.S):
+    for block in re.finditer(r"^(## [^\n]*)$|^```bash\n(.*?)^```", readme, re.M | re.S):
         if block.group(1):
             section = block.group(1)[3:].strip()
             continue
@@ -80,9 +80,10 @@ def _python_forms(text: str) -> str:
     """``btpipeline``/``dagster``/``python3`` at the start of a command (or after ``&&``)."""
     parts = []
     for part in _split_and(text):
-        word, _, rest = part.partition(" ")
-        if word in EXECUTABLES:
-            part = f"{shlex.quote(sys.executable)} {EXECUTABLES[word]} {rest}".replace("  ", " ")
+        found = re.match(r"((?:\w+=\S*\s+)*)(\S+)(.*)", part)
+        if found and found.group(2) in EXECUTABLES:
+            assigned, word, rest = found.groups()
+            part = f"{assigned}{shlex.quote(sys.executable)} {EXECUTABLES[word]}{rest}"
         parts.append(part)
     return " && ".join(parts)
 
@@ -133,7 +134,7 @@ def test_readme_parser_finds_the_sections_in_order() -> None:
     assert sections[0] == "(top)" and "The CLI" in sections and "Market data" in sections
     assert sections.index("The CLI") < sections.index("Market data")
     first = commands[0].text
-    assert _runnable(first).startswith("btpipeline demo") and "pip" not in _runnable(first)
+    assert _runnable(first).startswith("btpipeline demo") and "pip install" not in _runnable(first)
 
 
 def _run_line(command: Command, env: dict[str, str], copy: Path, dump: Path) -> dict[str, str]:
