@@ -2,15 +2,22 @@
 instance: a failed run's step errors with their fix, and the server machine's figures from
 the resource monitor's ``machine_health`` observation (not the client's own CPU and memory)."""
 
+import time
+
 from dagster import build_sensor_context, instance_for_test
 from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import EmptyWorkspaceTarget
 from dagster_graphql.test.utils import execute_dagster_graphql
 
-from btpipeline.assets.monitoring.resource_monitor import evaluate
+from btpipeline.assets.monitoring.resource_monitor import (
+    FIGURES_EVERY_SECONDS,
+    evaluate,
+    with_current_figures,
+)
 from btpipeline.client import (
     BREAKER_QUERY,
     STEP_FAILURES_QUERY,
+    breaker_state_from,
     machine_figures_from,
     step_failures_from,
 )
@@ -59,3 +66,27 @@ def test_execution_stats_are_the_monitors_published_figures() -> None:
     assert figures["cpu_pressure_avg10"] == 12.5 and figures["scanner_p99_ms"] == 35.0
     assert figures["machine_observed_at"] is not None
 
+
+
+def test_the_monitor_publishes_current_figures_while_the_state_holds() -> None:
+    """No transition (CLOSED throughout): the figures are still recorded, at most once per
+    FIGURES_EVERY_SECONDS, so the client sees the server's current load."""
+    settings = ResourceMonitorSettings(execution_mode="CONCURRENT")
+    with instance_for_test(overrides=POOLS) as instance:
+        def tick(sample: ResourceSample, wall_now: float) -> list:
+            context = build_sensor_context(instance=instance)
+            result = with_current_figures(context, settings,
+                                          evaluate(context, settings, sample, 0.0), sample,
+                                          wall_now)
+            for event in result.asset_events:
+                instance.report_runless_asset_event(event)
+            return list(result.asset_events)
+
+        now = time.time()
+        assert len(tick(ResourceSample(0.31, 0.42, 1.0, 0.0, None), now)) == 1
+        assert tick(ResourceSample(0.55, 0.42, 1.0, 0.0, None), now + 5) == []
+        assert len(tick(ResourceSample(0.66, 0.40, 1.0, 0.0, None),
+                        now + FIGURES_EVERY_SECONDS + 1)) == 1
+        answer = _graphql(instance, BREAKER_QUERY)
+    assert breaker_state_from(answer) == "CLOSED"
+    assert round(machine_figures_from(answer)["cpu_percent"], 6) == 66.0
