@@ -47,7 +47,7 @@ def test_a_failed_runs_step_error_and_fix_reach_the_client(tmp_path) -> None:
         assert not result.success
         answer = _graphql(instance, STEP_FAILURES_QUERY, {"runId": result.run_id})
         [failure] = step_failures_from(result.run_id, answer)
-    assert failure["step"] == "backtest__macd_crossover__EURUSD"
+    assert failure["step"] == "candles__EURUSD"  # the first step; the backtest never starts
     assert "2024-03-01...2024-01-01 is reversed" in failure["error"]
     assert failure["fix"].startswith("give the older month first")
 
