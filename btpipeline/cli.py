@@ -37,7 +37,29 @@ def cmd_generate(args: argparse.Namespace) -> int:
     summary = generate_into_store(CandleStore(Path(args.data_dir)), args.epics, args.start,
                                   args.end, args.seed)
     print(summary)
+    _record_in_dagster(summary.writes, _months_without_bars(CandleStore(Path(args.data_dir)),
+                                                            args))
     return 0
+
+
+def _months_without_bars(store: Any, args: argparse.Namespace) -> dict[str, list[str]]:
+    """Per epic, the months of the asked range with no bars stored (a range in a weekend)."""
+    from btpipeline.data.timestamps import months_between
+
+    asked = list(months_between((args.start.year, args.start.month),
+                                (args.end.year, args.end.month)))
+    return {epic: [f"{y:04d}-{m:02d}" for y, m in asked if (y, m) not in store.months(epic)]
+            for epic in args.epics}
+
+
+def _record_in_dagster(writes: Any, empty: dict[str, list[str]] | None = None) -> None:
+    """Each written month as a materialization of ``candles/<EPIC>`` (see cli_records)."""
+    from btpipeline.assets.market_data.cli_records import record_candle_writes
+
+    recorded = record_candle_writes(writes, empty)
+    if recorded:
+        home = os.environ.get("DAGSTER_HOME", "DAGSTER_HOME")
+        print(f"recorded {recorded} month(s) of candles in Dagster ({home})")
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -50,6 +72,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                                     timestamp_column=args.timestamp_column,
                                     history_start=default_universe().history_start)
     print(summary)
+    _record_in_dagster([summary])
     return 0
 
 

@@ -31,7 +31,6 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import psutil
 from pydantic import Field
 
 from btpipeline.epics import EPICS
@@ -160,9 +159,26 @@ query BreakerState {
   assetOrError(assetKey: {path: ["machine_health"]}) {
     __typename
     ... on Asset { assetObservations(limit: 1) {
-      timestamp metadataEntries { label ... on JsonMetadataEntry { jsonString } } } }
+      timestamp metadataEntries { label ... on JsonMetadataEntry { jsonString }
+                                  ... on FloatMetadataEntry { floatValue } } } }
   }
 }"""
+
+STEP_FAILURES_QUERY = """
+query StepFailures($runId: ID!) {
+  logsForRun(runId: $runId) {
+    __typename
+    ... on EventConnection { events { __typename
+      ... on ExecutionStepFailureEvent { stepKey message error { message className } } } }
+    ... on PythonError { message }
+  }
+}"""
+
+#: The server machine's figures in a ``machine_health`` observation -> the client's names.
+MACHINE_FIGURES = {"cpu_fraction": "cpu_percent", "memory_fraction": "memory_percent",
+                   "cpu_pressure_avg10": "cpu_pressure_avg10",
+                   "memory_pressure_avg10": "memory_pressure_avg10",
+                   "scanner_p99_ms": "scanner_p99_ms"}
 
 _RUN_COUNTS = """
 query RunCounts($queued: [RunStatus!], $running: [RunStatus!]) {
@@ -348,6 +364,47 @@ def breaker_state_from(answer: Mapping[str, Any]) -> str:
     return "CLOSED"
 
 
+def machine_figures_from(answer: Mapping[str, Any]) -> dict[str, Any]:
+    """The server machine's figures in the latest ``machine_health`` observation (CPU and
+    memory in %, pressure stall avg10 in %, the scanner's p99 in ms) and when they were taken;
+    every figure None when the resource monitor has recorded none (it records one at each
+    breaker transition)."""
+    figures: dict[str, Any] = dict.fromkeys([*MACHINE_FIGURES.values(), "machine_observed_at"])
+    asset = answer["assetOrError"]
+    if asset["__typename"] != "Asset":
+        return figures
+    for observation in asset["assetObservations"][:1]:
+        figures["machine_observed_at"] = _iso(float(observation["timestamp"]) / 1000)
+        for entry in observation["metadataEntries"]:
+            name = MACHINE_FIGURES.get(entry["label"])
+            if name and entry.get("floatValue") is not None:
+                value = float(entry["floatValue"])
+                figures[name] = value * 100 if name.endswith("_percent") else value
+    return figures
+
+
+def _fix_of(message: str) -> str | None:
+    """The ``Fix: ...`` sentence btpipeline's errors end with, if the message has one."""
+    _, found, fix = message.partition("Fix: ")
+    return fix.strip().splitlines()[0] if found and fix.strip() else None
+
+
+def step_failures_from(run_id: str, answer: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The run's STEP_FAILURE events as ``{run_id, step, error, fix}``."""
+    logs = answer["logsForRun"]
+    if logs["__typename"] != "EventConnection":
+        return [{"run_id": run_id, "step": None, "fix": None,
+                 "error": f"could not read the run's events: {logs.get('message')}"}]
+    failures = []
+    for event in logs["events"]:
+        if event["__typename"] != "ExecutionStepFailureEvent":
+            continue
+        error = (event.get("error") or {}).get("message") or event.get("message") or ""
+        failures.append({"run_id": run_id, "step": event.get("stepKey"),
+                         "error": error.strip(), "fix": _fix_of(error)})
+    return failures
+
+
 class BacktestClient:
     """Backtests through one Dagster webserver (``dagster dev`` or ``dagster-webserver``)."""
 
@@ -396,7 +453,16 @@ class BacktestClient:
         if kind != "PartitionBackfill":
             raise DagsterRequestError(f"Could not read backfill {job_id!r}: {kind}: "
                                       f"{answer.get('message', '(no message)')}")
-        return _status_dict(answer)
+        status = _status_dict(answer)
+        status["failures"] = [failure for run in status["runs"] if run["status"] == "failed"
+                              for failure in self._step_failures(run["run_id"])]
+        if status["failures"] and not status["error"]:
+            first = status["failures"][0]
+            status["error"] = f"step {first['step']} failed: {first['error']}"
+        return status
+
+    def _step_failures(self, run_id: str) -> list[dict[str, Any]]:
+        return step_failures_from(run_id, self._query(STEP_FAILURES_QUERY, {"runId": run_id}))
 
     def wait(self, job_id: str, timeout: float = 600.0, poll: float = 2.0) -> dict[str, Any]:
         """Poll until the backtest is completed, failed or canceled; return its last status.
@@ -418,8 +484,10 @@ class BacktestClient:
             time.sleep(poll)
 
     def get_execution_stats(self) -> dict[str, Any]:
-        """Runs queued and running on the instance, this machine's CPU and memory use, and the
-        circuit breaker's state (CLOSED / OPEN / HALF_OPEN, from the resource monitor)."""
+        """Runs queued and running on the instance, and what the resource monitor published
+        about the server machine: the breaker's state (CLOSED / OPEN / HALF_OPEN), CPU and
+        memory (%), pressure stall and the scanner's p99 latency, with ``machine_observed_at``
+        (None each before the monitor recorded anything). Never the client machine's own."""
         answer = self._query(_RUN_COUNTS, {"queued": _QUEUED_RUNS, "running": _ACTIVE_RUNS})
         counts = {}
         for name in ("queued", "running"):
@@ -427,23 +495,9 @@ class BacktestClient:
                 raise DagsterRequestError(f"Could not count {name} runs: "
                                           f"{answer[name].get('message', '(no message)')}")
             counts[name] = int(answer[name]["count"])
-        memory = psutil.virtual_memory()
-        return {
-            "runs_queued": counts["queued"],
-            "runs_running": counts["running"],
-            "cpu_percent": float(psutil.cpu_percent(interval=0.2)),
-            "cpu_count": psutil.cpu_count() or 1,
-            "memory_percent": float(memory.percent),
-            "memory_used_gb": (memory.total - memory.available) / 2**30,
-            "memory_total_gb": memory.total / 2**30,
-            "breaker_state": self._breaker_state(),
-        }
-
-    def _breaker_state(self) -> str:
-        """The breaker's published state, as the resource monitor records it in its latest
-        ``machine_health`` observation (the same record it writes to the instance, at every
-        transition); ``"CLOSED"`` before any, ``"unknown"`` if the asset is not served."""
-        return breaker_state_from(self._query(BREAKER_QUERY, {}))
+        health = self._query(BREAKER_QUERY, {})
+        return {"runs_queued": counts["queued"], "runs_running": counts["running"],
+                "breaker_state": breaker_state_from(health), **machine_figures_from(health)}
 
     def _queued_priorities(self) -> list[JobPriority]:
         """Priorities of the work waiting: queued runs, and backfills whose run is not made."""

@@ -28,6 +28,12 @@ READING_THE_NUMBERS = (
     "find. Strategies that are always in the market (the crossovers) pay the spread on every "
     "reversal and lose it steadily; that loss is the expected result, not a bug. Returns are "
     "on a 100,000 USD account per strategy x epic (README: Account and metrics).")
+ON_REAL_DATA = (
+    "On real data: import your 1-minute bars (`btpipeline import FILE --epic EURUSD`, "
+    "HistData or a headed CSV), backtest the imported months (`dagster asset materialize -m "
+    "btpipeline.definitions --select 'backtest/macd_crossover/EURUSD' --partition-range "
+    "2023-01-01...2023-12-01`, or Materialize in the UI), then `btpipeline report --text`: the "
+    "same tables, now the strategies' record on that market, costs included.")
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -76,6 +82,7 @@ def run_demo(strategies: list[str] | None, epics: list[str], start: dt.date, end
     for strategy in strategies:
         print(render_text(build_report(db, strategy, epics)), end="\n\n")
     print(READING_THE_NUMBERS + "\n")
+    print(ON_REAL_DATA + "\n")
     print(f"Demo finished in {time.perf_counter() - began:.1f} s.\n"
           "Open it in the Dagster UI:\n"
           "  export DAGSTER_HOME=$PWD/.dagster_home && dagster dev -w workspace.yaml\n"

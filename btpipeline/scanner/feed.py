@@ -37,6 +37,9 @@ Month = tuple[int, int]
 class CandleFeed(Protocol):
     """Latest closed candles per epic; what the scanner needs from a data source."""
 
+    #: The feed's clock (epoch ns): a bar of any timeframe has closed once it passed its end.
+    now_ns: int
+
     def advance(self) -> None:
         """Called once at the start of each scanner tick (refresh, or move a replay clock)."""
 

@@ -29,7 +29,7 @@ from btpipeline.errors import BtPipelineError, InvalidParameterError
 from btpipeline.machine.heartbeat import ScannerStatus, write_status
 from btpipeline.scanner.feed import CandleFeed
 from btpipeline.scanner.latency import LatencyWindow
-from btpipeline.scanner.scan import ScanPlan, SignalTracker, scan
+from btpipeline.scanner.scan import LastSignals, ScanPlan, SignalTracker, scan
 
 log = logging.getLogger("btpipeline.scanner")
 
@@ -79,6 +79,7 @@ class Scanner:
         self.config, self.plan, self.feed, self.sink = config, plan, feed, sink
         self.latency = LatencyWindow(config.window, int(config.budget_ms * 1000))
         self.tracker = SignalTracker()
+        self._last_signals: LastSignals = {}  # reused until a new bar of its timeframe closes
         self._trace_file: TextIO | None = None
         self._cadence_ns = int(config.cadence_seconds * 1e9)
         self._started_unix = time.time()
@@ -161,7 +162,7 @@ class Scanner:
         scanned_at = dt.datetime.fromtimestamp(tick_unix, dt.timezone.utc)
         self.feed.advance()
         written, error = 0, None
-        signals = scan(self.feed, self.plan, scheduled)
+        signals = scan(self.feed, self.plan, scheduled, self._last_signals)
         scan_done = time.monotonic_ns()
         rows = self.tracker.changes(signals, scanned_at=scanned_at, tick=self.latency.ticks)
         try:

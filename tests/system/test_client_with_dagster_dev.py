@@ -79,7 +79,8 @@ def test_submit_and_wait_materializes_every_month(server: DagsterDev) -> None:
     assert first["partitions"]["total"] == 3
 
     stats = client.get_execution_stats()
-    assert 0.0 <= stats["cpu_percent"] <= 100.0 and 0.0 < stats["memory_percent"] < 100.0
+    # the server machine's figures come from the monitor, which has recorded nothing yet
+    assert stats["cpu_percent"] is None and stats["machine_observed_at"] is None
     assert stats["runs_queued"] >= 0 and stats["runs_running"] >= 0
     assert stats["breaker_state"] == "CLOSED"  # the monitor has recorded no transition
 

@@ -43,7 +43,8 @@ def test_the_graphql_documents_are_valid_for_the_installed_schema() -> None:
     schema = create_schema().graphql_schema
     assert "tags" in schema.get_type("LaunchBackfillParams").fields
     for document in (client_module._LAUNCH, client_module._BACKFILL, client_module._RUN_COUNTS,
-                     client_module._QUEUE, client_module.BREAKER_QUERY):
+                     client_module._QUEUE, client_module.BREAKER_QUERY,
+                     client_module.STEP_FAILURES_QUERY):
         assert validate(schema, parse(document)) == []
 
 

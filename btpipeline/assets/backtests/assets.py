@@ -177,8 +177,11 @@ def _log_run(context: AssetExecutionContext, result: BacktestResult,
              timings: Mapping[str, int], max_gap_hours: float) -> None:
     """The run's metrics, and a warning for each gap restart and for a stop-out."""
     name = f"{result.strategy} {result.epic}"
-    context.log.info(f"{name} {context.partition_keys[0]}..{context.partition_keys[-1]}: "
-                     f"{result.metrics} timings {timings}")
+    months = sorted({key[:7] for key in context.partition_keys})
+    rounded = {k: round(float(v), 4) for k, v in result.metrics.items()}
+    ms = {k.removesuffix("_us"): round(v / 1000, 1) for k, v in timings.items()}
+    context.log.info(f"{name}, months {months[0]}..{months[-1]} ({len(months)}): {rounded}; "
+                     f"time in ms {ms}")
     for gap in result.gaps:
         context.log.warning(f"{name}: gap in the stored data {gap.describe()}, longer than "
                             f"{max_gap_hours:g} h; indicators and positions restarted after it "
@@ -202,8 +205,9 @@ def _stored_params(result: BacktestResult, timeframe: str) -> dict[str, object]:
 def _month_metadata(figures: Mapping[str, float], fills: pd.DataFrame,
                     key: str) -> dict[str, MetadataValue]:
     """This month's own figures, under plain names (the UI plots them across partitions)."""
-    meta: dict[str, MetadataValue] = {k: MetadataValue.float(float(v))
-                                      for k, v in figures.items()}
+    meta: dict[str, MetadataValue] = {  # rounded for people; the database keeps raw values
+        k: MetadataValue.float(round(float(v), 2 if k == "pnl" else 6)) for k, v in figures.items()}
+    meta["month"] = MetadataValue.text(key[:7])
     meta["trades"] = MetadataValue.int(int(figures["trades"]))
     meta["fills"] = MetadataValue.int(int((fills["partition_key"] == key).sum()))
     return meta

@@ -23,7 +23,7 @@ from pydantic import Field
 from btpipeline.assets.failures import step_failure
 from btpipeline.assets.keys import candles_key
 from btpipeline.assets.partitions import monthly_partitions
-from btpipeline.assets.time_windows import months_in
+from btpipeline.assets.time_windows import months_in, window_ns
 from btpipeline.data.store import generate_into_store
 from btpipeline.epics import get_epic
 from btpipeline.errors import BtPipelineError, MissingDataError
@@ -70,6 +70,7 @@ def candles_asset(epic: str) -> AssetsDefinition:
     def _candles(context: AssetExecutionContext, config: CandlesConfig,
                  market_data: MarketDataStore) -> MaterializeResult:
         try:
+            window_ns(context)  # a reversed partition range fails here, naming the fix
             bars = {f"{y:04d}-{m:02d}": _ensure_month(market_data, epic, y, m, config)
                     for y, m in months_in(context.partition_time_window)}
         except BtPipelineError as error:

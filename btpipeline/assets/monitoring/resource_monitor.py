@@ -3,8 +3,9 @@ the live scanner. Each tick samples the machine and steps the one protection sta
 (:mod:`btpipeline.machine.protection_state`; its state lives in the cursor). On a transition it
 sets the backtest pool's slots, publishes the state in the instance's key-value store and records
 the same state, with the figures, as a ``machine_health`` observation (the UI's and the GraphQL
-client's view of it). Every tick's message says the state and the figures. The sensor itself is
-in ``sensors.py``.
+client's view of it). Between transitions it records one every ``FIGURES_EVERY_SECONDS`` too, so
+the client's ``get_execution_stats`` shows the server's current figures. Every tick's message
+says the state and the figures. The sensor itself is in ``sensors.py``.
 """
 
 from dagster import (
@@ -24,6 +25,8 @@ from btpipeline.monitor.settings import ResourceMonitorSettings
 
 #: The observation's metadata key holding the published state's JSON (read by the client).
 PROTECTION_METADATA_KEY = "protection"
+#: Longest time between two ``machine_health`` observations while the breaker state holds.
+FIGURES_EVERY_SECONDS = 60.0
 
 
 def _figures(sample: ResourceSample) -> str:
@@ -56,3 +59,19 @@ def evaluate(context: SensorEvaluationContext, settings: ResourceMonitorSettings
                         asset_events=[health_observation(after, sample, slots)],
                         cursor=after.to_json())
 
+
+
+def with_current_figures(context: SensorEvaluationContext, settings: ResourceMonitorSettings,
+                         result: SensorResult, sample: ResourceSample,
+                         wall_now: float) -> SensorResult:
+    """``result``, plus a ``machine_health`` observation of the unchanged state when none was
+    recorded for ``FIGURES_EVERY_SECONDS`` (``wall_now``: Unix seconds)."""
+    if result.asset_events:
+        return result
+    latest = context.instance.fetch_observations(HEALTH_KEY, limit=1).records
+    if latest and wall_now - latest[0].timestamp < FIGURES_EVERY_SECONDS:
+        return result
+    state = ProtectionState.from_json(result.cursor)
+    info = context.instance.event_log_storage.get_concurrency_info(settings.backtest_pool)
+    return SensorResult(skip_reason=result.skip_reason, cursor=result.cursor,
+                        asset_events=[health_observation(state, sample, info.slot_count)])

@@ -27,7 +27,10 @@ def make_resource_monitor_sensor() -> SensorDefinition:
     def resource_monitor_sensor(context: SensorEvaluationContext,
                                 monitor_settings: ResourceMonitorSettings) -> SensorResult:
         sample = sample_resources(monitor_settings.status_path(), cpu_interval=0.5)
-        return resource_monitor.evaluate(context, monitor_settings, sample, time.time())
+        now = time.time()
+        result = resource_monitor.evaluate(context, monitor_settings, sample, now)
+        return resource_monitor.with_current_figures(context, monitor_settings, result, sample,
+                                                     now)
 
     return resource_monitor_sensor
 
