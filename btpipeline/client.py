@@ -34,8 +34,11 @@ from typing import Any
 from pydantic import Field
 
 from btpipeline.epics import EPICS
-from btpipeline.errors import (
-    BtPipelineError,
+from btpipeline.errors import (  # the client's own errors are re-exported from here
+    BackfillNotFoundError,
+    BacktestTimeoutError,
+    DagsterRequestError,
+    DagsterUnavailableError,
     InvalidDateRangeError,
     InvalidParameterError,
     UnknownEpicError,
@@ -83,22 +86,6 @@ class ClientSettings(SettingsModel):
 
 #: Normalised statuses after which a backtest never changes again.
 TERMINAL_STATUSES = frozenset({"completed", "failed", "canceled"})
-
-
-class DagsterUnavailableError(BtPipelineError, ConnectionError):
-    """The Dagster webserver could not be reached."""
-
-
-class DagsterRequestError(BtPipelineError, RuntimeError):
-    """The webserver answered, but refused or failed the request."""
-
-
-class BackfillNotFoundError(BtPipelineError, LookupError):
-    """No backfill with that id on this Dagster instance."""
-
-
-class BacktestTimeoutError(BtPipelineError, TimeoutError):
-    """``wait`` gave up before the backtest reached a final status."""
 
 
 # --- GraphQL documents -------------------------------------------------------------------------

@@ -244,3 +244,32 @@ class NoWorkerForQueue(DistributedError, RuntimeError):
             "priority whose queue has one (run tag btpipeline/priority)."
         )
         self.queue = queue
+
+
+# -- the run queue's backpressure and the Python client
+
+class QueueFullError(BtPipelineError, RuntimeError):
+    """The queue already holds as many runs of this priority as its cap allows."""
+
+    def __init__(self, priority: str, queued: int, cap: int, env_var: str) -> None:
+        super().__init__(
+            f"The run queue is full for {priority} work: {queued} {priority} run(s) queued, "
+            f"cap {cap}. Nothing was submitted. Fix: wait for queued runs to start, submit at "
+            f"another priority, or raise {env_var}.")
+        self.priority, self.queued, self.cap = priority, queued, cap
+
+
+class DagsterUnavailableError(BtPipelineError, ConnectionError):
+    """The Dagster webserver could not be reached."""
+
+
+class DagsterRequestError(BtPipelineError, RuntimeError):
+    """The webserver answered, but refused or failed the request."""
+
+
+class BackfillNotFoundError(BtPipelineError, LookupError):
+    """No backfill with that id on this Dagster instance."""
+
+
+class BacktestTimeoutError(BtPipelineError, TimeoutError):
+    """``wait`` gave up before the backtest reached a final status."""

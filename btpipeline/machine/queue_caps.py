@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 
 from pydantic import Field
 
-from btpipeline.errors import BtPipelineError
+from btpipeline.errors import QueueFullError
 from btpipeline.machine.priority import JobPriority
 from btpipeline.machine.settings import SettingsModel, env_var
 
@@ -38,17 +38,6 @@ def cap_field(priority: JobPriority) -> str:
     return f"queue_cap_{priority.name.lower()}"
 
 
-class QueueFullError(BtPipelineError, RuntimeError):
-    """The queue already holds as many runs of this priority as its cap allows."""
-
-    def __init__(self, priority: JobPriority, queued: int, cap: int) -> None:
-        super().__init__(
-            f"The run queue is full for {priority.name} work: {queued} {priority.name} run(s) "
-            f"queued, cap {cap}. Nothing was submitted. Fix: wait for queued runs to start, "
-            f"submit at another priority, or raise {env_var(cap_field(priority))}.")
-        self.priority, self.queued, self.cap = priority, queued, cap
-
-
 def queue_caps(environ: Mapping[str, str] | None = None) -> dict[JobPriority, int]:
     """The cap per priority, env overrides applied; a bad value names the variable."""
     return QueueCapSettings.from_env(environ=environ).caps()
@@ -59,7 +48,7 @@ def check_room(priority: JobPriority, queued: Iterable[JobPriority],
     """Raise :class:`QueueFullError` unless ``adding`` more runs of ``priority`` fit."""
     count = Counter(queued)[priority]
     if count + adding > caps[priority]:
-        raise QueueFullError(priority, count, caps[priority])
+        raise QueueFullError(priority.name, count, caps[priority], env_var(cap_field(priority)))
 
 
 def over_cap(queued: list[tuple[str, JobPriority, float]],
