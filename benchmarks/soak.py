@@ -52,6 +52,7 @@ def _role(cmdline: list[str]) -> str:
     text = " ".join(cmdline)
     roles = (("dagster_webserver", "webserver"), ("dagster-webserver", "webserver"),
              ("_daemon", "daemon"), ("api grpc", "code server"),
+             ("code-server", "code server proxy"), ("resource_tracker", "mp resource tracker"),
              ("api execute_run", "run worker"), ("multiprocessing", "forkserver/worker"),
              (" dev ", "dagster dev"))
     for needle, role in roles:
