@@ -3,10 +3,11 @@
 One Dagster step per combination costs ~0.1 s of bookkeeping and recomputes indicators its
 neighbours share. A chunk is a run of consecutive combinations handled by one step: it reads
 the candles once (with the chunk's longest warm-up), computes each distinct indicator series
-once (``indicator_cache``), and simulates every combination with the same ``run_backtest``
-kernel as a single backtest. A longer warm-up than a combination's own changes none of its
-fills (the warm-up invariant the backtest assets rely on, pinned by the tests), so a chunk's
-rows equal the rows of the same combinations run one by one.
+once (``indicator_cache``), and simulates every combination with the same kernel as a single
+backtest (``backtest_metrics``: ``run_backtest``'s metrics without building its frames). A
+longer warm-up than a combination's own changes none of its fills (the warm-up invariant the
+backtest assets rely on, pinned by the tests), so a chunk's rows equal the rows of the same
+combinations run one by one.
 
 Plain Python (no Dagster): the job, the tests and the benchmarks share it.
 """
@@ -22,7 +23,8 @@ from typing import Any, Protocol
 from btpipeline.data.candles import Candles
 from btpipeline.epics import get_epic
 from btpipeline.errors import InvalidParameterError
-from btpipeline.strategies import get_strategy, run_backtest
+from btpipeline.strategies import Account, get_strategy
+from btpipeline.strategies.backtest import backtest_metrics
 from btpipeline.strategies.indicator_cache import IndicatorCache, indicator_cache
 from btpipeline.sweeps.spec import SweepTask, result_row
 
@@ -85,11 +87,13 @@ def iter_chunk(chunk: SweepChunk, candles: Candles,
     warm-up before the range). Yields as it goes, so a caller can stream rows out."""
     for task in chunk.tasks:
         started = time.perf_counter()
-        result = run_backtest(candles, strategy=task.strategy, params=task.params,
-                              epic=get_epic(task.epic), start_ns=task.start_ns,
-                              end_ns=task.end_ns, costs=task.costs, size_units=task.size_units)
+        result = backtest_metrics(candles, strategy=task.strategy, params=task.params,
+                                  epic=get_epic(task.epic), start_ns=task.start_ns,
+                                  end_ns=task.end_ns, costs=task.costs,
+                                  size_units=task.size_units,
+                                  account=Account(initial_capital=task.initial_capital))
         compute_ms = (time.perf_counter() - started) * 1e3
-        yield result_row(task, result.metrics, len(result.fills), 0.0, compute_ms)
+        yield result_row(task, result.metrics, result.fills, 0.0, compute_ms)
 
 
 def run_chunk(chunk: SweepChunk, reader: CandleReader) -> tuple[list[dict[str, Any]], dict]:
