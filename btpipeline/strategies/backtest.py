@@ -13,7 +13,7 @@ from btpipeline.data.candles import Candles
 from btpipeline.epics import Epic
 from btpipeline.errors import InvalidDateRangeError
 from btpipeline.strategies.account import Account, stop_out_bar
-from btpipeline.strategies.base import params_dict
+from btpipeline.strategies.base import Strategy, params_dict
 from btpipeline.strategies.costs import CostModel
 from btpipeline.strategies.daily import daily_pnl, daily_table
 from btpipeline.strategies.gaps import (
@@ -99,12 +99,14 @@ class _Simulated:
     sizing: str
 
 
-def run_backtest(candles: Candles, *, strategy: str, params: Mapping[str, object] | object | None,
+def run_backtest(candles: Candles, *, strategy: str | Strategy,
+                 params: Mapping[str, object] | object | None,
                  epic: Epic, start_ns: int, end_ns: int, costs: CostModel | None = None,
                  size_units: float = 100_000, account: Account | None = None,
                  max_gap_hours: float = DEFAULT_MAX_GAP_HOURS,
                  equity_fraction: float | None = None) -> BacktestResult:
-    """Run ``strategy`` over ``candles`` and report ``[start_ns, end_ns)``.
+    """Run ``strategy`` (a built-in's name, or a ``Strategy`` object such as a user's) over
+    ``candles`` and report ``[start_ns, end_ns)``.
 
     ``candles`` should start ``warmup_bars(params)`` bars before ``start_ns`` so that
     indicators and any open position carry into the range (see simulator.py). ``params`` is a
@@ -133,7 +135,7 @@ def run_backtest(candles: Candles, *, strategy: str, params: Mapping[str, object
                           sizing=done.sizing)
 
 
-def backtest_metrics(candles: Candles, *, strategy: str,
+def backtest_metrics(candles: Candles, *, strategy: str | Strategy,
                      params: Mapping[str, object] | object | None, epic: Epic, start_ns: int,
                      end_ns: int, costs: CostModel | None = None, size_units: float = 100_000,
                      account: Account | None = None,
@@ -150,12 +152,12 @@ def backtest_metrics(candles: Candles, *, strategy: str,
                         fills=int(done.arrays.fills.bar.shape[0]))
 
 
-def _simulate_backtest(candles: Candles, *, strategy: str,
+def _simulate_backtest(candles: Candles, *, strategy: str | Strategy,
                        params: Mapping[str, object] | object | None, epic: Epic, start_ns: int,
                        end_ns: int, costs: CostModel | None, size_units: float,
                        account: Account, max_gap_hours: float,
                        equity_fraction: float | None) -> _Simulated:
-    chosen = get_strategy(strategy)
+    chosen = strategy if isinstance(strategy, Strategy) else get_strategy(strategy)
     used = chosen.coerce_params(params)
     _check_range(start_ns, end_ns)
     costs = costs if costs is not None else CostModel.for_epic(epic)

@@ -23,9 +23,10 @@ from typing import Any, Protocol
 from btpipeline.data.candles import Candles
 from btpipeline.epics import get_epic
 from btpipeline.errors import InvalidParameterError
-from btpipeline.strategies import Account, get_strategy
+from btpipeline.strategies import Account
 from btpipeline.strategies.backtest import backtest_metrics
 from btpipeline.strategies.indicator_cache import IndicatorCache, indicator_cache
+from btpipeline.sweeps.grid import sweep_strategy
 from btpipeline.sweeps.spec import SweepTask, result_row
 
 
@@ -52,7 +53,7 @@ class SweepChunk:
 
     @property
     def warmup_bars(self) -> int:
-        strategy = get_strategy(self.tasks[0].strategy)
+        strategy = sweep_strategy(self.tasks[0].strategy)
         return max(strategy.warmup_bars(strategy.make_params(t.params)) for t in self.tasks)
 
 
@@ -85,9 +86,10 @@ def iter_chunk(chunk: SweepChunk, candles: Candles,
                cache: IndicatorCache | None = None) -> Iterator[dict[str, Any]]:
     """Each combination's row, in order, computed on ``candles`` (which must hold the chunk's
     warm-up before the range). Yields as it goes, so a caller can stream rows out."""
+    strategy = sweep_strategy(chunk.tasks[0].strategy)
     for task in chunk.tasks:
         started = time.perf_counter()
-        result = backtest_metrics(candles, strategy=task.strategy, params=task.params,
+        result = backtest_metrics(candles, strategy=strategy, params=task.params,
                                   epic=get_epic(task.epic), start_ns=task.start_ns,
                                   end_ns=task.end_ns, costs=task.costs,
                                   size_units=task.size_units,
