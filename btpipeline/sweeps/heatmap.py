@@ -15,6 +15,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from btpipeline.sweeps.spec import LOWER_IS_BETTER  # noqa: E402
@@ -50,14 +51,40 @@ def heatmap_png(grid: pd.DataFrame, metric: str, *, inches: tuple[float, float] 
     return buffer.getvalue()
 
 
+def _cell_png(grid: pd.DataFrame, scale: int) -> bytes:
+    """One ``scale`` x ``scale`` block of pixels per cell (row 0 at the bottom), no axes:
+    blocks of equal colour compress to a few hundred bytes."""
+    values = grid.to_numpy(dtype=float)[::-1]
+    finite = np.isfinite(values)
+    low, high = (values[finite].min(), values[finite].max()) if finite.any() else (0.0, 1.0)
+    scaled = np.where(finite, (values - low) / ((high - low) or 1.0), 0.5)
+    image = np.kron(scaled, np.ones((scale, scale)))
+    buffer = io.BytesIO()
+    plt.imsave(buffer, image, cmap="RdYlGn", vmin=0.0, vmax=1.0, format="png")
+    return buffer.getvalue()
+
+
 def inline_markdown(grid: pd.DataFrame, metric: str) -> str:
-    """A tiny unlabeled PNG as markdown if it fits ``INLINE_LIMIT`` characters, else a compact
-    text table of the pivot (rounded) that does."""
-    png = heatmap_png(grid, metric, inches=(1.6, 1.2), dpi=20, labels=False)
-    image = f"![{metric} heatmap](data:image/png;base64,{base64.b64encode(png).decode()})"
-    if len(image) < INLINE_LIMIT:
-        return image
-    return text_table(grid)
+    """The heatmap as markdown under ``INLINE_LIMIT`` characters: the largest block PNG that
+    fits (rows: the first parameter, bottom up; columns: the second), else a text table."""
+    for scale in (12, 8, 6, 4, 3, 2, 1):
+        data = base64.b64encode(_cell_png(grid, scale)).decode()
+        image = f"![{metric} by {grid.index.name} x {grid.columns.name}](data:image/png;" \
+                f"base64,{data})"
+        if len(image) < INLINE_LIMIT:
+            return image
+    for digits in (2, 1, 0):
+        text = text_table(grid, digits)
+        if len(text) < INLINE_LIMIT:
+            return text
+    best = grid.stack().sort_values(ascending=metric in LOWER_IS_BETTER)
+    lines = [f"best {metric} ({grid.index.name}, {grid.columns.name}): see the report"]
+    for (row, column), value in best.items():
+        line = f"- {row}, {column}: {value:.3f}"
+        if len("\n".join([*lines, line])) >= INLINE_LIMIT:
+            break
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def text_table(grid: pd.DataFrame, digits: int = 2) -> str:
