@@ -7,14 +7,19 @@ year (2023) of synthetic 1-minute EURUSD candles (btpipeline.data.synthetic, see
 Return = P&L / (100,000 x EURUSD reference price 1.10), btpipeline's definition, for every engine.
 
 1. One backtest per engine: trades and return must agree (table "Agreement"), then time.
-2. A 100-combination sweep (fast x slow x signal = 5 x 5 x 4) per engine:
-   btpipeline's kernel in a plain loop, btpipeline's Dagster ``sweep_job`` on backtest_executor
-   (one mapped step per combination), vectorbt's vectorised multi-parameter run (one
-   ``MACD.run(param_product=True)`` and one 100-column ``Portfolio.from_orders``), and
-   backtesting.py's ``Backtest.optimize`` (its own process pool, one process per core).
+2. A 100-combination sweep (fast x slow x signal = 5 x 5 x 4), each engine in its own process
+   with the peak RSS of its process tree (benchmarks/sweep_report.py, sweep_runs.py):
+   btpipeline's ``sweep_job`` end to end (Dagster's run start included; one step per chunk on
+   backtest_executor, rows stored in a SQLite results database), the chunk kernel without
+   Dagster, vectorbt's broadcast run (one ``MACD.run(param_product=True)`` and one 100-column
+   ``Portfolio.from_orders``), and backtesting.py's ``Backtest.optimize`` (its own process
+   pool; a few combinations, extrapolated).
+3. A 10,000-combination grid through ``sweep_job`` and through vectorbt, hand-chunked by 100
+   columns (the whole grid would need ~10,000 x 374,520 x 8 bytes per array).
 
 Needs the peers: ``pip install -e '.[bench]'``. Run from the repository root:
-``python benchmarks/peers.py [--bt-sweep-combos N] [--repeats 5]``; prints markdown.
+``python benchmarks/peers.py [--bt-sweep-combos N] [--repeats 5] [--vbt-10k-max-chunks N]``;
+prints markdown.
 Everything it writes (candles, a Dagster instance) goes to a temporary folder.
 """
 
@@ -23,7 +28,6 @@ import datetime as dt
 import itertools
 import os
 import platform
-import shutil
 import statistics
 import tempfile
 import time
@@ -120,40 +124,6 @@ def btp_backtest(candles: Candles, params: dict[str, int]) -> Outcome:
     return Outcome(int(result.metrics["num_trades"]), result.metrics["pnl"] / CAPITAL)
 
 
-def btp_kernel_sweep(candles: Candles) -> list[Outcome]:
-    return [btp_backtest(candles, combo) for combo in combinations()]
-
-
-def btp_dagster_sweep(data_root: Path, home: Path, workers: int) -> tuple[list[Outcome], float]:
-    """``sweep_job`` on backtest_executor through execute_job, on an instance configured like
-    the project's (dagster.yaml: op-granularity pools, FileComputeLogManager)."""
-    from dagster import DagsterInstance, execute_job, reconstructable
-
-    from btpipeline.definitions import sweep_job_def
-
-    home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    config = {
-        "ops": {"plan_sweep": {"config": {
-            "strategy": "macd_crossover", "epic": EPIC, "start_date": f"{YEAR}-01-01",
-            "end_date": f"{YEAR}-12-31", "grid": GRID, "rank_by": "total_return",
-            "initial_capital": BIG_CASH}}},
-        "resources": {"market_data": {"config": {"root": str(data_root)}}},
-        "execution": {"config": {"max_concurrent_backtests": workers,
-                                 "execution_mode": "STANDALONE"}},
-        "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-    }
-    with DagsterInstance.from_config(str(home)) as instance:
-        t0 = time.perf_counter()
-        with execute_job(reconstructable(sweep_job_def), instance=instance,
-                         run_config=config) as result:
-            elapsed = time.perf_counter() - t0
-            table = result.output_for_node("rank_sweep")
-    by_key = {tuple(int(r[k]) for k in GRID): Outcome(int(r["num_trades"]), r["pnl"] / CAPITAL)
-              for r in table.to_dict("records")}
-    return [by_key[tuple(c.values())] for c in combinations()], elapsed
-
-
 # ---------------------------------------------------------------- vectorbt
 
 
@@ -190,14 +160,6 @@ def vbt_backtest(frame: pd.DataFrame, params: dict[str, int]) -> Outcome:
     targets = vbt_targets_own_macd(frame["Close"], params["fast"], params["slow"],
                                    params["signal"])
     return vbt_run(frame, targets)[0]
-
-
-def vbt_sweep(frame: pd.DataFrame) -> list[Outcome]:
-    """All 100 combinations at once: vectorbt's multi-parameter way (param_product builds the
-    product in the same order as ``combinations()``)."""
-    targets = vbt_targets_own_macd(frame["Close"], GRID["fast"], GRID["slow"], GRID["signal"],
-                                   product=True)
-    return vbt_run(frame, targets)
 
 
 # ---------------------------------------------------------------- backtesting.py
@@ -329,12 +291,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10, help="timed runs after the first")
     parser.add_argument("--bt-repeats", type=int, default=2,
                         help="timed backtesting.py runs after the first (each takes seconds)")
-    parser.add_argument("--bt-sweep-combos", type=int, default=100,
-                        help="combinations backtesting.py's sweep really runs; fewer than 100 "
-                        "are extrapolated to 100 (and said so)")
-    parser.add_argument("--dagster-workers", type=lambda text: [int(n) for n in text.split(",")],
-                        default=[1, 2], help="backtest_executor worker counts (STANDALONE mode) "
-                        "for the Dagster sweep, comma-separated; one run each")
+    parser.add_argument("--bt-sweep-combos", type=int, default=8,
+                        help="combinations backtesting.py's optimize really runs; fewer than "
+                        "100 are extrapolated to 100 (and said so)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="backtest_executor workers (STANDALONE mode) for sweep_job")
+    parser.add_argument("--vbt-10k-max-chunks", type=int, default=0,
+                        help="vectorbt's 10,000 grid runs in chunks of 100 columns; > 0 stops "
+                        "after that many and extrapolates the time (and says so)")
+    parser.add_argument("--skip-single", action="store_true",
+                        help="skip the one-backtest agreement and timing")
+    parser.add_argument("--skip-10k", action="store_true",
+                        help="skip the 10,000-combination grids")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
 
@@ -343,7 +311,11 @@ def main() -> None:
         candles = make_data(Path(tmp, "data"))
         gen_s = time.perf_counter() - t0
         frame = ohlc_frame(candles)
-        report(args, candles, frame, Path(tmp), gen_s)
+        if not args.skip_single:
+            report(args, candles, frame, Path(tmp), gen_s)
+        from benchmarks.sweep_report import sweep_report
+
+        sweep_report(args, Path(tmp, "data"))
 
 
 def report(args: argparse.Namespace, candles: Candles, frame: pd.DataFrame, tmp: Path,
@@ -379,58 +351,15 @@ def report(args: argparse.Namespace, candles: Candles, frame: pd.DataFrame, tmp:
                         "spread = 0.8 pip / mean price, all paid at entry: cost drifts with "
                         "the price level"))
 
-    # -- sweeps
-    combos = combinations()
-    keys = [tuple(c.values()) for c in combos]
-    t0 = time.perf_counter()
-    kernel = dict(zip(keys, btp_kernel_sweep(candles), strict=True))
-    s_kernel = time.perf_counter() - t0
-    dagster_runs = {n: btp_dagster_sweep(tmp / "data", tmp / f"dagster_home_{n}", n)
-                    for n in args.dagster_workers}
-    t0 = time.perf_counter()
-    vbt_all = vbt_sweep(frame)
-    s_vbt = time.perf_counter() - t0
-    subset = combos[: max(1, min(args.bt_sweep_combos, len(combos)))]
-    t0 = time.perf_counter()
-    bt_all = bt_sweep(frame, subset)  # last: backtesting.Pool switches multiprocessing to fork
-    s_bt_real = time.perf_counter() - t0
-    s_bt = s_bt_real * len(combos) / len(subset)
-
-    print(f"\n### Agreement, {len(combos)}-combination sweep (reference: btpipeline kernel)\n")
-    print("| engine | combinations compared | same trade count | max abs Δ trades | "
-          "max abs Δ return | why |")
-    print("|---|---|---|---|---|---|")
-    for workers, (outcomes, _) in dagster_runs.items():
-        dag = dict(zip(keys, outcomes, strict=True))
-        print(sweep_agreement(f"btpipeline sweep_job, {workers} worker(s)",
-                              {k: o.total_return for k, o in dag.items()}, kernel,
-                              {k: o.trades for k, o in dag.items()}, "same kernel"))
-    vb = dict(zip(keys, vbt_all, strict=True))
-    print(sweep_agreement("vectorbt, own MACD", {k: o.total_return for k, o in vb.items()},
-                          kernel, {k: o.trades for k, o in vb.items()},
-                          "flat until its EWMs have `window` values (warm-up)"))
-    print(sweep_agreement("backtesting.py optimize", bt_all, kernel, None,
-                          "its heatmap holds only the maximised statistic (final equity)"))
-
-    extrapolated = len(subset) < len(combos)
-    bt_note = (f" (ran {len(subset)} in {s_bt_real:.1f} s, extrapolated)" if extrapolated
-               else "")
-    print("\n### Time (one process unless said; ratio = time / btpipeline kernel's)\n")
-    print(f"| engine | one backtest, median of {args.repeats} (first call) | ratio | "
-          f"{len(combos)}-combination sweep | ratio |")
-    print("|---|---|---|---|---|")
-    print(f"| btpipeline kernel (run_backtest) | {t_btp.median_s * 1e3:.0f} ms "
-          f"({t_btp.first_s * 1e3:.0f} ms) | 1.0x | {s_kernel:.1f} s (loop) | 1.0x |")
-    for workers, (_, s_dagster) in dagster_runs.items():
-        print(f"| btpipeline sweep_job on backtest_executor, {workers} worker(s) | | | "
-              f"{s_dagster:.1f} s (one step per combination) | {ratio(s_dagster, s_kernel)} |")
+    print("\n### Time, one backtest (median of repeats; first call in brackets)\n")
+    print("| engine | time | ratio to btpipeline |")
+    print("|---|---|---|")
+    print(f"| btpipeline run_backtest | {t_btp.median_s * 1e3:.0f} ms ({t_btp.first_s * 1e3:.0f} "
+          "ms) | 1.0x |")
     print(f"| vectorbt {vectorbt.__version__} | {t_vbt.median_s * 1e3:.0f} ms "
-          f"({t_vbt.first_s * 1e3:.0f} ms) | {ratio(t_vbt.median_s, t_btp.median_s)} | "
-          f"{s_vbt:.1f} s (vectorised, 100 columns) | {ratio(s_vbt, s_kernel)} |")
+          f"({t_vbt.first_s * 1e3:.0f} ms) | {ratio(t_vbt.median_s, t_btp.median_s)} |")
     print(f"| backtesting.py {backtesting.__version__} | {t_bt.median_s:.2f} s "
-          f"({t_bt.first_s:.2f} s; median of {args.bt_repeats}) | "
-          f"{ratio(t_bt.median_s, t_btp.median_s)} | {s_bt:.1f} s (optimize, "
-          f"{os.cpu_count()} processes){bt_note} | {ratio(s_bt, s_kernel)} |")
+          f"({t_bt.first_s:.2f} s) | {ratio(t_bt.median_s, t_btp.median_s)} |")
 
 
 if __name__ == "__main__":

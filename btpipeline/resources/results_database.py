@@ -19,10 +19,11 @@ from sqlalchemy import Connection, Engine, text
 
 from btpipeline import settings
 from btpipeline.errors import ResultsDatabaseError
-from btpipeline.results import readers, rows, writer
+from btpipeline.results import readers, rows, sweep_readers, sweep_writer, writer
 from btpipeline.results.engine import build_engine, connect, create_tables, normalize_url, redact
 from btpipeline.results.live_sink import LiveSignalSink
 from btpipeline.results.retry import retrying
+from btpipeline.results.sweep_tables import SWEEP_TABLES
 
 T = TypeVar("T")
 
@@ -49,6 +50,7 @@ class ResultsDatabase(ConfigurableResource):
     )
     _engine: Engine | None = PrivateAttr(default=None)
     _live: LiveSignalSink | None = PrivateAttr(default=None)
+    _sweeps_ready: bool = PrivateAttr(default=False)
 
     # -- lifecycle -------------------------------------------------------------------------
     def setup_for_execution(self, context: InitResourceContext) -> None:
@@ -63,6 +65,7 @@ class ResultsDatabase(ConfigurableResource):
             self._engine.dispose()
             self._engine = None
         self._live = None
+        self._sweeps_ready = False
 
     def _retrying(self, action: str, call: Callable[[], T]) -> T:
         return retrying(call, budget_s=self.retry_seconds, action=action)
@@ -229,3 +232,66 @@ class ResultsDatabase(ConfigurableResource):
         """Rows per table: backtest_executions, backtest_signals, backtest_daily_pnl."""
         return self._read(self._get_engine(), "count rows",
                           lambda conn: readers.count_rows(conn))
+
+    # -- sweeps (tables: btpipeline/results/sweep_tables.py) ---------------------------------
+    def _get_sweep_engine(self) -> Engine:
+        """The engine, after making sure the sweep tables exist (once per object)."""
+        engine = self._get_engine()
+        if not self._sweeps_ready:
+            self._retrying("create the sweep tables",
+                           lambda: create_tables(engine, self.db_schema, list(SWEEP_TABLES)))
+            self._sweeps_ready = True
+        return engine
+
+    def _write_sweep(self, action: str, write: Callable[[Connection], None]) -> None:
+        engine = self._get_sweep_engine()
+
+        def attempt() -> None:
+            with connect(engine, action, write=True) as conn:
+                write(conn)
+
+        self._retrying(action, attempt)
+
+    def start_sweep(self, *, sweep_id: str, strategy: str, epic: str, range_start: str,
+                    range_end: str, costs: Mapping[str, Any], grid: Mapping[str, Any],
+                    rules: Sequence[str], rank_by: str, combinations: int,
+                    run_id: str) -> None:
+        """Store the sweep as RUNNING; a sweep stored with the same id is replaced and its
+        results deleted (one transaction)."""
+        row = {"sweep_id": sweep_id, "strategy": strategy, "epic": epic,
+               "range_start": range_start, "range_end": range_end, "costs": dict(costs),
+               "grid": dict(grid), "rules": list(rules), "rank_by": rank_by,
+               "combinations": int(combinations), "run_id": run_id}
+        self._write_sweep(f"start sweep {sweep_id!r}",
+                          lambda conn: sweep_writer.start_sweep(conn, row))
+
+    def write_sweep_chunk(self, *, sweep_id: str, chunk: int, run_id: str,
+                          rows: Sequence[Mapping[str, Any]]) -> None:
+        """Store one chunk's rows (each with ``index``, ``combination``, ``params``, every
+        metric, ``fills``, ``compute_ms``) in one transaction, replacing any rows of the same
+        combinations (a retried chunk): each combination is stored exactly once."""
+        values = [sweep_writer.result_values(sweep_id, chunk, run_id, row) for row in rows]
+        combinations = [v["combination"] for v in values]
+        self._write_sweep(f"write chunk {chunk} of sweep {sweep_id!r}",
+                          lambda conn: sweep_writer.replace_chunk(conn, sweep_id, combinations,
+                                                                  values))
+
+    def finish_sweep(self, *, sweep_id: str, status: str, error: str | None = None) -> None:
+        """Mark the sweep SUCCESS or FAILED."""
+        self._write_sweep(f"finish sweep {sweep_id!r}",
+                          lambda conn: sweep_writer.finish_sweep(conn, sweep_id, status, error))
+
+    def read_sweep(self, sweep_id: str) -> dict[str, Any] | None:
+        """The sweep's row (strategy, epic, range, costs, grid, rules, status...), or None."""
+        return self._read(self._get_sweep_engine(), "read a sweep",
+                          lambda conn: sweep_readers.read_sweep(conn, sweep_id))
+
+    def read_sweep_results(self, sweep_id: str) -> pd.DataFrame:
+        """Every stored combination of the sweep, in grid order (NaN for NULL metrics)."""
+        return self._read(self._get_sweep_engine(), "read sweep results",
+                          lambda conn: sweep_readers.read_sweep_results(conn, sweep_id))
+
+    def count_sweep_rows(self, sweep_id: str) -> dict[int, int]:
+        """Stored rows per combination index of the sweep (1 each when exactly once)."""
+        return self._read(self._get_sweep_engine(), "count sweep rows",
+                          lambda conn: sweep_readers.count_sweep_rows(conn, sweep_id))

@@ -2,7 +2,12 @@
 ``run_backtest`` entry point the backtest assets call."""
 
 from btpipeline.strategies.account import Account
-from btpipeline.strategies.backtest import BacktestResult, run_backtest
+from btpipeline.strategies.backtest import (
+    BacktestResult,
+    SweepMetrics,
+    backtest_metrics,
+    run_backtest,
+)
 from btpipeline.strategies.base import Strategy, params_dict
 from btpipeline.strategies.bollinger_breakout import BollingerParams
 from btpipeline.strategies.costs import CostModel
@@ -17,7 +22,8 @@ from btpipeline.strategies.simulator import SimulationResult, simulate
 
 __all__ = [
     "Account", "BacktestResult", "BollingerParams", "CostModel", "EmaCrossoverParams",
-    "MacdParams", "RsiParams", "STRATEGIES", "SimulationResult", "Strategy", "compute_metrics",
-    "ema", "get_strategy", "macd", "month_figures", "params_dict", "rolling_mean", "rolling_std",
-    "run_backtest", "simulate", "strategy_names", "wilder_rsi",
+    "MacdParams", "RsiParams", "STRATEGIES", "SimulationResult", "Strategy", "SweepMetrics",
+    "backtest_metrics", "compute_metrics", "ema", "get_strategy", "macd", "month_figures",
+    "params_dict", "rolling_mean", "rolling_std", "run_backtest", "simulate", "strategy_names",
+    "wilder_rsi",
 ]

@@ -13,9 +13,9 @@ from btpipeline.data.candles import Candles
 from btpipeline.epics import Epic
 from btpipeline.errors import InvalidDateRangeError
 from btpipeline.strategies.account import Account, stop_out_bar
-from btpipeline.strategies.base import params_dict
+from btpipeline.strategies.base import Strategy, params_dict
 from btpipeline.strategies.costs import CostModel
-from btpipeline.strategies.daily import daily_table
+from btpipeline.strategies.daily import daily_pnl, daily_table
 from btpipeline.strategies.gaps import (
     DEFAULT_MAX_GAP_HOURS,
     Gap,
@@ -26,7 +26,12 @@ from btpipeline.strategies.gaps import (
 )
 from btpipeline.strategies.metrics import compute_metrics
 from btpipeline.strategies.registry import get_strategy
-from btpipeline.strategies.simulator import SimulationResult, simulate
+from btpipeline.strategies.simulator import (
+    SimulationArrays,
+    SimulationResult,
+    simulate_arrays,
+    simulation_result,
+)
 from btpipeline.strategies.sizing import check_fraction, equity_fraction_sizes
 
 
@@ -70,12 +75,38 @@ def _check_range(start_ns: int, end_ns: int) -> None:
             f"end_ns={end_ns}. Fix: pass a start before the (exclusive) end.")
 
 
-def run_backtest(candles: Candles, *, strategy: str, params: Mapping[str, object] | object | None,
+@dataclass(frozen=True)
+class SweepMetrics:
+    """What a sweep keeps of one backtest: ``run_backtest(...).metrics`` and
+    ``len(run_backtest(...).fills)``, computed without building those frames."""
+
+    metrics: dict[str, float]
+    fills: int
+
+
+@dataclass(frozen=True)
+class _Simulated:
+    """A backtest's simulation before any frame is built (shared by ``run_backtest`` and
+    ``backtest_metrics`` so both report exactly the same metrics)."""
+
+    strategy: str
+    params: dict[str, Any]
+    candles: Candles
+    starts: np.ndarray
+    arrays: SimulationArrays
+    bar_pnl: np.ndarray
+    stop: int | None
+    sizing: str
+
+
+def run_backtest(candles: Candles, *, strategy: str | Strategy,
+                 params: Mapping[str, object] | object | None,
                  epic: Epic, start_ns: int, end_ns: int, costs: CostModel | None = None,
                  size_units: float = 100_000, account: Account | None = None,
                  max_gap_hours: float = DEFAULT_MAX_GAP_HOURS,
                  equity_fraction: float | None = None) -> BacktestResult:
-    """Run ``strategy`` over ``candles`` and report ``[start_ns, end_ns)``.
+    """Run ``strategy`` (a built-in's name, or a ``Strategy`` object such as a user's) over
+    ``candles`` and report ``[start_ns, end_ns)``.
 
     ``candles`` should start ``warmup_bars(params)`` bars before ``start_ns`` so that
     indicators and any open position carry into the range (see simulator.py). ``params`` is a
@@ -86,11 +117,50 @@ def run_backtest(candles: Candles, *, strategy: str, params: Mapping[str, object
     With ``equity_fraction`` each position's notional is that fraction of equity at its entry
     (sizing.py) and ``size_units`` is not used; otherwise every position is ``size_units``.
     """
-    chosen = get_strategy(strategy)
+    account = account if account is not None else Account()
+    done = _simulate_backtest(candles, strategy=strategy, params=params, epic=epic,
+                              start_ns=start_ns, end_ns=end_ns, costs=costs,
+                              size_units=size_units, account=account,
+                              max_gap_hours=max_gap_hours, equity_fraction=equity_fraction)
+    sim = simulation_result(done.arrays)
+    fills = sim.fills.assign(pnl=account.to_account(epic, sim.fills["pnl"], sim.fills["price"]))
+    return BacktestResult(strategy=done.strategy, epic=epic.name, params=done.params,
+                          fills=fills, daily=daily_table(sim.timestamps, done.bar_pnl,
+                                                         sim.positions),
+                          metrics=_metrics(done, account, epic),
+                          end_position=sim.end_position, simulation=sim, account=account,
+                          stopped_out_at=None if done.stop is None else pd.Timestamp(
+                              int(sim.timestamps[done.stop]), tz="UTC"),
+                          gaps=tuple(gaps_at(done.candles.timestamp, done.starts)),
+                          sizing=done.sizing)
+
+
+def backtest_metrics(candles: Candles, *, strategy: str | Strategy,
+                     params: Mapping[str, object] | object | None, epic: Epic, start_ns: int,
+                     end_ns: int, costs: CostModel | None = None, size_units: float = 100_000,
+                     account: Account | None = None,
+                     max_gap_hours: float = DEFAULT_MAX_GAP_HOURS,
+                     equity_fraction: float | None = None) -> SweepMetrics:
+    """``run_backtest``'s metrics and fill count (same arguments, same numbers) without its
+    fills and daily frames: the sweep kernel, several times faster per combination."""
+    account = account if account is not None else Account()
+    done = _simulate_backtest(candles, strategy=strategy, params=params, epic=epic,
+                              start_ns=start_ns, end_ns=end_ns, costs=costs,
+                              size_units=size_units, account=account,
+                              max_gap_hours=max_gap_hours, equity_fraction=equity_fraction)
+    return SweepMetrics(metrics=_metrics(done, account, epic),
+                        fills=int(done.arrays.fills.bar.shape[0]))
+
+
+def _simulate_backtest(candles: Candles, *, strategy: str | Strategy,
+                       params: Mapping[str, object] | object | None, epic: Epic, start_ns: int,
+                       end_ns: int, costs: CostModel | None, size_units: float,
+                       account: Account, max_gap_hours: float,
+                       equity_fraction: float | None) -> _Simulated:
+    chosen = strategy if isinstance(strategy, Strategy) else get_strategy(strategy)
     used = chosen.coerce_params(params)
     _check_range(start_ns, end_ns)
     costs = costs if costs is not None else CostModel.for_epic(epic)
-    account = account if account is not None else Account()
     account.check_pair(epic)
     candles = candles.take(slice(0, int(np.searchsorted(candles.timestamp, end_ns, side="left"))))
     starts = segment_starts(candles.timestamp, max_gap_ns(max_gap_hours))
@@ -98,26 +168,27 @@ def run_backtest(candles: Candles, *, strategy: str, params: Mapping[str, object
     fraction = None if equity_fraction is None else check_fraction(equity_fraction)
     run = _AccountRun(candles, costs, float(size_units), start_ns, end_ns, epic, account,
                       fraction)
-    sim, bar_pnl, stop = run.simulate(targets)
+    arrays, bar_pnl, stop = run.simulate(targets)
     if stop is not None:  # stop trading: flat from the next bar's open on
         stopped = np.array(targets, dtype=np.int8)
         stopped[run.first_bar + stop:] = 0
-        sim, bar_pnl, _ = run.simulate(stopped)
-    fills = sim.fills.assign(pnl=account.to_account(epic, sim.fills["pnl"], sim.fills["price"]))
-    daily = daily_table(sim.timestamps, bar_pnl, sim.positions)
-    closes = fills["pnl"].to_numpy()[fills["action"].to_numpy() == "CLOSE"]
-    metrics = compute_metrics(daily["pnl"].to_numpy(), closes, capital=account.initial_capital,
-                              bars=int(sim.timestamps.shape[0]),
-                              bars_in_market=int(np.count_nonzero(sim.positions)),
-                              days=daily["day"].to_numpy())
-    return BacktestResult(strategy=chosen.name, epic=epic.name, params=params_dict(used),
-                          fills=fills, daily=daily, metrics=metrics,
-                          end_position=sim.end_position, simulation=sim, account=account,
-                          stopped_out_at=None if stop is None else pd.Timestamp(
-                              int(sim.timestamps[stop]), tz="UTC"),
-                          gaps=tuple(gaps_at(candles.timestamp, starts)),
-                          sizing=(f"units {float(size_units):g}" if fraction is None
-                                  else f"equity_fraction {fraction:g}"))
+        arrays, bar_pnl, _ = run.simulate(stopped)
+    return _Simulated(strategy=chosen.name, params=params_dict(used), candles=candles,
+                      starts=starts, arrays=arrays, bar_pnl=bar_pnl, stop=stop,
+                      sizing=(f"units {float(size_units):g}" if fraction is None
+                              else f"equity_fraction {fraction:g}"))
+
+
+def _metrics(done: _Simulated, account: Account, epic: Epic) -> dict[str, float]:
+    """Metrics from the arrays: daily sums of the account-currency bar P&L and the closed
+    trades' P&L (converted fill by fill, as in the fills frame)."""
+    fills = done.arrays.fills
+    closes = account.to_account(epic, fills.pnl[fills.is_close], fills.price[fills.is_close])
+    days, pnl = daily_pnl(done.arrays.timestamps, done.bar_pnl)
+    return compute_metrics(pnl, closes, capital=account.initial_capital,
+                           bars=int(done.arrays.timestamps.shape[0]),
+                           bars_in_market=int(np.count_nonzero(done.arrays.positions)),
+                           days=days)
 
 
 @dataclass(frozen=True)
@@ -138,15 +209,15 @@ class _AccountRun:
     def first_bar(self) -> int:
         return int(np.searchsorted(self.candles.timestamp, self.start_ns, side="left"))
 
-    def simulate(self, targets: np.ndarray) -> tuple[SimulationResult, np.ndarray, int | None]:
+    def simulate(self, targets: np.ndarray) -> tuple[SimulationArrays, np.ndarray, int | None]:
         lo = self.first_bar
         size: float | np.ndarray = self.size
         if self.fraction is not None:
             size = equity_fraction_sizes(self.candles, targets, first_bar=lo,
                                          fraction=self.fraction, costs=self.costs,
                                          epic=self.epic, account=self.account)
-        sim = simulate(self.candles, targets, costs=self.costs, size_units=size,
-                       start_ns=self.start_ns, end_ns=self.end_ns)
+        sim = simulate_arrays(self.candles, targets, costs=self.costs, size_units=size,
+                              start_ns=self.start_ns, end_ns=self.end_ns)
         close = np.asarray(self.candles.close, dtype=np.float64)[lo:lo + sim.bar_pnl.shape[0]]
         bar_pnl = self.account.to_account(self.epic, sim.bar_pnl, close)
         return sim, bar_pnl, stop_out_bar(bar_pnl, self.account)

@@ -16,13 +16,28 @@ def daily_table(timestamps: np.ndarray, bar_pnl: np.ndarray, positions: np.ndarr
         return pd.DataFrame({"day": pd.Series(dtype=object), "pnl": pd.Series(dtype=np.float64),
                              "bars": pd.Series(dtype=np.int64),
                              "bars_in_market": pd.Series(dtype=np.int64)})
-    day = np.floor_divide(timestamps, NS_PER_DAY)
-    starts = np.concatenate([[0], np.flatnonzero(np.diff(day)) + 1])
+    days, starts = _day_starts(timestamps)
     bars = np.diff(np.append(starts, timestamps.shape[0])).astype(np.int64)
     in_market = np.add.reduceat((positions != 0).astype(np.int64), starts)
     return pd.DataFrame({
-        "day": day[starts].astype("datetime64[D]").astype(str).astype(object),
+        "day": days.astype(str).astype(object),
         "pnl": np.add.reduceat(bar_pnl, starts),
         "bars": bars,
         "bars_in_market": in_market.astype(np.int64),
     })
+
+
+def _day_starts(timestamps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The UTC dates (``datetime64[D]``) that have bars and the index of each one's first bar."""
+    day = np.floor_divide(timestamps, NS_PER_DAY)
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(day)) + 1])
+    return day[starts].astype("datetime64[D]"), starts
+
+
+def daily_pnl(timestamps: np.ndarray, bar_pnl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``daily_table``'s ``day`` (as ``datetime64[D]``) and ``pnl`` columns, without the frame:
+    the same sums, for callers that need only the metrics (sweeps)."""
+    if timestamps.shape[0] == 0:
+        return np.array([], dtype="datetime64[D]"), np.array([], dtype=np.float64)
+    days, starts = _day_starts(timestamps)
+    return days, np.add.reduceat(bar_pnl, starts)

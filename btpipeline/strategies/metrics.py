@@ -101,7 +101,8 @@ def trade_stats(trade_pnls: np.ndarray) -> dict[str, float]:
     }
 
 
-def compute_metrics(daily_pnl: Sequence[float], trade_pnls: Sequence[float], *, capital: float,
+def compute_metrics(daily_pnl: Sequence[float] | np.ndarray,
+                    trade_pnls: Sequence[float] | np.ndarray, *, capital: float,
                     bars: int, bars_in_market: int,
                     days: Sequence[str] | np.ndarray | None = None) -> dict[str, float]:
     """total_return, sharpe, sortino, max_drawdown, win_rate, profit_factor, expectancy,

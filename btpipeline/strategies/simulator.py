@@ -56,7 +56,7 @@ class SimulationResult:
 
 
 @dataclass(frozen=True)
-class _Fills:
+class FillArrays:
     """Every fill of the whole simulation, in time order (CLOSE before OPEN at one bar)."""
 
     bar: np.ndarray
@@ -103,7 +103,7 @@ def held_positions(targets: np.ndarray) -> np.ndarray:
 
 
 def _fill_events(open_: np.ndarray, pos: np.ndarray, prev: np.ndarray,
-                 costs: CostModel, size: float | np.ndarray) -> _Fills:
+                 costs: CostModel, size: float | np.ndarray) -> FillArrays:
     changed = pos != prev
     close_bar = np.flatnonzero(changed & (prev != 0))
     open_bar = np.flatnonzero(changed & (pos != 0))
@@ -115,7 +115,7 @@ def _fill_events(open_: np.ndarray, pos: np.ndarray, prev: np.ndarray,
     price = open_[bar] + direction * costs.price_offset
     fill_size = _fill_sizes(size, bar, is_close)
     pnl = _trade_pnl(price, direction, is_close, costs, fill_size)
-    return _Fills(bar, direction, is_close, price, pnl, fill_size)
+    return FillArrays(bar, direction, is_close, price, pnl, fill_size)
 
 
 def _fill_sizes(size: float | np.ndarray, bar: np.ndarray, is_close: np.ndarray) -> np.ndarray:
@@ -138,7 +138,7 @@ def _trade_pnl(price: np.ndarray, direction: np.ndarray, is_close: np.ndarray,
     return pnl
 
 
-def _bar_pnl(candles: Candles, pos: np.ndarray, prev: np.ndarray, fills: _Fills,
+def _bar_pnl(candles: Candles, pos: np.ndarray, prev: np.ndarray, fills: FillArrays,
              costs: CostModel, size: float | np.ndarray) -> np.ndarray:
     open_ = np.asarray(candles.open, dtype=np.float64)
     close = np.asarray(candles.close, dtype=np.float64)
@@ -155,7 +155,7 @@ def _bar_pnl(candles: Candles, pos: np.ndarray, prev: np.ndarray, fills: _Fills,
 
 
 def _sized_bar_pnl(open_: np.ndarray, close: np.ndarray, prev_close: np.ndarray,
-                   pos: np.ndarray, prev: np.ndarray, fills: _Fills, costs: CostModel,
+                   pos: np.ndarray, prev: np.ndarray, fills: FillArrays, costs: CostModel,
                    size: np.ndarray) -> np.ndarray:
     """``_bar_pnl`` with a size per bar (``size[t]`` held during bar t)."""
     prev_size = np.concatenate([np.zeros(1), size[:-1]])
@@ -166,22 +166,41 @@ def _sized_bar_pnl(open_: np.ndarray, close: np.ndarray, prev_close: np.ndarray,
     return pnl
 
 
-def _fills_frame(candles: Candles, fills: _Fills, keep: np.ndarray) -> pd.DataFrame:
-    bar = fills.bar[keep]
+@dataclass(frozen=True)
+class SimulationArrays:
+    """``simulate`` before any DataFrame is built: the in-range fills as arrays, the bar P&L,
+    timestamps and positions of bars in ``[start_ns, end_ns)``. A sweep's metrics need only
+    these (building the fills and daily frames costs more than the simulation itself)."""
+
+    fills: FillArrays
+    fill_timestamps: np.ndarray
+    bar_pnl: np.ndarray
+    timestamps: np.ndarray
+    positions: np.ndarray
+    end_position: int
+
+
+def _fills_frame(arrays: SimulationArrays) -> pd.DataFrame:
+    fills = arrays.fills
     return pd.DataFrame({
-        "timestamp": pd.DatetimeIndex(
-            np.asarray(candles.timestamp, dtype=np.int64)[bar].view("datetime64[ns]"), tz="UTC"),
-        "side": np.where(fills.direction[keep] > 0, "BUY", "SELL").astype(object),
-        "action": np.where(fills.is_close[keep], "CLOSE", "OPEN").astype(object),
-        "price": fills.price[keep],
-        "size": fills.size[keep].astype(np.float64),
-        "pnl": fills.pnl[keep],
+        "timestamp": pd.DatetimeIndex(arrays.fill_timestamps.view("datetime64[ns]"), tz="UTC"),
+        "side": np.where(fills.direction > 0, "BUY", "SELL").astype(object),
+        "action": np.where(fills.is_close, "CLOSE", "OPEN").astype(object),
+        "price": fills.price,
+        "size": fills.size.astype(np.float64),
+        "pnl": fills.pnl,
     }, columns=FILL_COLUMNS)
 
 
-def simulate(candles: Candles, targets: np.ndarray, *, costs: CostModel,
-             size_units: float | np.ndarray, start_ns: int, end_ns: int) -> SimulationResult:
-    """Simulate ``targets`` over ``candles`` (rules in the module docstring)."""
+def _in_range(fills: FillArrays, keep: np.ndarray) -> FillArrays:
+    return FillArrays(fills.bar[keep], fills.direction[keep], fills.is_close[keep],
+                  fills.price[keep], fills.pnl[keep], fills.size[keep])
+
+
+def simulate_arrays(candles: Candles, targets: np.ndarray, *, costs: CostModel,
+                    size_units: float | np.ndarray, start_ns: int,
+                    end_ns: int) -> SimulationArrays:
+    """``simulate`` without its DataFrames (rules in the module docstring)."""
     targets = _check_inputs(candles, targets, size_units)
     size: float | np.ndarray = (np.asarray(size_units, dtype=np.float64)
                                 if isinstance(size_units, np.ndarray) else float(size_units))
@@ -194,11 +213,24 @@ def simulate(candles: Candles, targets: np.ndarray, *, costs: CostModel,
     prev = np.concatenate([np.zeros(1, np.int8), pos[:-1]]) if hi else pos
     fills = _fill_events(np.asarray(candles.open, dtype=np.float64), pos, prev, costs, size)
     bar_pnl = _bar_pnl(candles, pos, prev, fills, costs, size)[lo:]
-    timestamps = np.asarray(candles.timestamp, dtype=np.int64)[lo:]
-    positions = pos[lo:]
+    stamps = np.asarray(candles.timestamp, dtype=np.int64)
+    kept = _in_range(fills, fills.bar >= lo)
+    return SimulationArrays(fills=kept, fill_timestamps=stamps[kept.bar], bar_pnl=bar_pnl,
+                            timestamps=stamps[lo:], positions=pos[lo:],
+                            end_position=int(pos[-1]) if hi else 0)
+
+
+def simulation_result(arrays: SimulationArrays) -> SimulationResult:
+    """The fills and daily frames of ``arrays``."""
     return SimulationResult(
-        fills=_fills_frame(candles, fills, fills.bar >= lo),
-        bar_pnl=bar_pnl, timestamps=timestamps, positions=positions,
-        end_position=int(pos[-1]) if hi else 0,
-        daily=daily_table(timestamps, bar_pnl, positions),
-    )
+        fills=_fills_frame(arrays), bar_pnl=arrays.bar_pnl, timestamps=arrays.timestamps,
+        positions=arrays.positions, end_position=arrays.end_position,
+        daily=daily_table(arrays.timestamps, arrays.bar_pnl, arrays.positions))
+
+
+def simulate(candles: Candles, targets: np.ndarray, *, costs: CostModel,
+             size_units: float | np.ndarray, start_ns: int, end_ns: int) -> SimulationResult:
+    """Simulate ``targets`` over ``candles`` (rules in the module docstring)."""
+    return simulation_result(simulate_arrays(candles, targets, costs=costs,
+                                             size_units=size_units, start_ns=start_ns,
+                                             end_ns=end_ns))

@@ -3,10 +3,11 @@
 One Dagster step per combination costs ~0.1 s of bookkeeping and recomputes indicators its
 neighbours share. A chunk is a run of consecutive combinations handled by one step: it reads
 the candles once (with the chunk's longest warm-up), computes each distinct indicator series
-once (``indicator_cache``), and simulates every combination with the same ``run_backtest``
-kernel as a single backtest. A longer warm-up than a combination's own changes none of its
-fills (the warm-up invariant the backtest assets rely on, pinned by the tests), so a chunk's
-rows equal the rows of the same combinations run one by one.
+once (``indicator_cache``), and simulates every combination with the same kernel as a single
+backtest (``backtest_metrics``: ``run_backtest``'s metrics without building its frames). A
+longer warm-up than a combination's own changes none of its fills (the warm-up invariant the
+backtest assets rely on, pinned by the tests), so a chunk's rows equal the rows of the same
+combinations run one by one.
 
 Plain Python (no Dagster): the job, the tests and the benchmarks share it.
 """
@@ -22,8 +23,10 @@ from typing import Any, Protocol
 from btpipeline.data.candles import Candles
 from btpipeline.epics import get_epic
 from btpipeline.errors import InvalidParameterError
-from btpipeline.strategies import get_strategy, run_backtest
+from btpipeline.strategies import Account
+from btpipeline.strategies.backtest import backtest_metrics
 from btpipeline.strategies.indicator_cache import IndicatorCache, indicator_cache
+from btpipeline.sweeps.grid import sweep_strategy
 from btpipeline.sweeps.spec import SweepTask, result_row
 
 
@@ -50,7 +53,7 @@ class SweepChunk:
 
     @property
     def warmup_bars(self) -> int:
-        strategy = get_strategy(self.tasks[0].strategy)
+        strategy = sweep_strategy(self.tasks[0].strategy)
         return max(strategy.warmup_bars(strategy.make_params(t.params)) for t in self.tasks)
 
 
@@ -83,13 +86,16 @@ def iter_chunk(chunk: SweepChunk, candles: Candles,
                cache: IndicatorCache | None = None) -> Iterator[dict[str, Any]]:
     """Each combination's row, in order, computed on ``candles`` (which must hold the chunk's
     warm-up before the range). Yields as it goes, so a caller can stream rows out."""
+    strategy = sweep_strategy(chunk.tasks[0].strategy)
     for task in chunk.tasks:
         started = time.perf_counter()
-        result = run_backtest(candles, strategy=task.strategy, params=task.params,
-                              epic=get_epic(task.epic), start_ns=task.start_ns,
-                              end_ns=task.end_ns, costs=task.costs, size_units=task.size_units)
+        result = backtest_metrics(candles, strategy=strategy, params=task.params,
+                                  epic=get_epic(task.epic), start_ns=task.start_ns,
+                                  end_ns=task.end_ns, costs=task.costs,
+                                  size_units=task.size_units,
+                                  account=Account(initial_capital=task.initial_capital))
         compute_ms = (time.perf_counter() - started) * 1e3
-        yield result_row(task, result.metrics, len(result.fills), 0.0, compute_ms)
+        yield result_row(task, result.metrics, result.fills, 0.0, compute_ms)
 
 
 def run_chunk(chunk: SweepChunk, reader: CandleReader) -> tuple[list[dict[str, Any]], dict]:

@@ -19,10 +19,12 @@ from typing import Any
 from btpipeline.errors import InvalidParameterError
 from btpipeline.strategies import get_strategy, params_dict
 from btpipeline.strategies.base import Strategy
+from btpipeline.sweeps.rules import parse_rules, violated
+from btpipeline.universe.strategy_loader import resolve_strategy
 
-MAX_COMBINATIONS = 2_000
-"""One mapped Dagster step per combination: beyond this the run's event log and the UI's graph
-become the bottleneck, not the backtests. Split a larger grid into several runs."""
+MAX_COMBINATIONS = 100_000
+"""Combinations run in chunks (a step per chunk, not per combination), so the limit is only
+the plan's memory (a task per combination) and the size of the ranked table."""
 
 MAX_BAD_SHOWN = 5
 
@@ -49,6 +51,22 @@ class Combination:
 def _key_text(value: Number) -> str:
     text = repr(value).replace("-", "m").replace(".", "p").replace("+", "")
     return re.sub(r"[^A-Za-z0-9_]", "_", text)
+
+
+def sweep_strategy(spec: str) -> Strategy:
+    """A built-in strategy name, or a user strategy as ``module:Class`` (loaded like a
+    universe file's: ``btpipeline.universe.resolve_strategy``)."""
+    if isinstance(spec, str) and ":" in spec:
+        return resolve_strategy(spec)
+    return get_strategy(spec)
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """The valid combinations of a grid and how many the rules dropped."""
+
+    combinations: list[Combination]
+    dropped_by_rules: int
 
 
 def _grid_error(strategy: str, field: str, problem: str, fix: str) -> InvalidParameterError:
@@ -91,7 +109,7 @@ def _check_values(strategy: Strategy, field: str, values: object) -> list[Number
 
 def parse_grid(strategy_name: str, grid: Mapping[str, object]) -> dict[str, list[Number]]:
     """Check ``grid``'s fields against the strategy's parameters and its values; keeps order."""
-    strategy = get_strategy(strategy_name)
+    strategy = sweep_strategy(strategy_name)
     known = _known_fields(strategy)
     if not isinstance(grid, Mapping) or not grid:
         raise InvalidParameterError(
@@ -132,27 +150,44 @@ def _invalid_error(strategy: str, bad: list[tuple[dict[str, Number], str]],
 
 
 def expand_grid(strategy_name: str, grid: Mapping[str, object], *,
-                skip_invalid: bool = False) -> list[Combination]:
-    """Every combination of ``grid`` (the cartesian product, first field varying slowest),
-    each validated by the strategy (e.g. MACD's ``fast < slow``).
+                skip_invalid: bool = False, rules: Sequence[str] = ()) -> list[Combination]:
+    """Every combination of ``grid`` (see ``expand``)."""
+    return expand(strategy_name, grid, skip_invalid=skip_invalid, rules=rules).combinations
+
+
+def expand(strategy_name: str, grid: Mapping[str, object], *, skip_invalid: bool = False,
+           rules: Sequence[str] = ()) -> Expansion:
+    """Every combination of ``grid`` (the cartesian product, first field varying slowest)
+    that keeps every rule (rules.py), each validated by the strategy (e.g. MACD's
+    ``fast < slow``).
 
     An invalid combination raises ``InvalidParameterError`` listing the first few and why,
     unless ``skip_invalid``: then they are dropped (an all-invalid grid still raises).
     """
-    strategy = get_strategy(strategy_name)
-    clean = parse_grid(strategy.name, grid)
+    strategy = sweep_strategy(strategy_name)
+    clean = parse_grid(strategy_name, grid)
     _check_size(strategy.name, clean)
+    defaults = params_dict(strategy.params_type())
+    checks = parse_rules(rules, list(defaults), strategy.name)
     fields = list(clean)
     good: list[Combination] = []
     bad: list[tuple[dict[str, Number], str]] = []
+    dropped = 0
     for values in itertools.product(*clean.values()):
         overrides = dict(zip(fields, values, strict=True))
+        if checks and violated(checks, {**defaults, **overrides}) is not None:
+            dropped += 1
+            continue
         try:
             params = params_dict(strategy.make_params(overrides))
         except InvalidParameterError as error:
             bad.append((overrides, str(error).split(" Fix:")[0].rstrip(".")))
             continue
         good.append(Combination(index=len(good), overrides=overrides, params=params))
+    if not good and not bad:
+        raise InvalidParameterError(
+            f"Invalid sweep for strategy {strategy.name!r}: the rules {list(rules)} drop all "
+            f"{_count(clean)} combinations of the grid. Fix: loosen a rule or widen the grid.")
     if bad and (not skip_invalid or not good):
         raise _invalid_error(strategy.name, bad, _count(clean))
-    return good
+    return Expansion(combinations=good, dropped_by_rules=dropped)

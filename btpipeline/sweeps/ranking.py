@@ -18,14 +18,15 @@ _SHOWN_METRICS = ("total_return", "sharpe", "sortino", "max_drawdown", "win_rate
 def rank_results(rows: Sequence[dict[str, Any]], rank_by: str) -> pd.DataFrame:
     """One row per combination, best first by ``rank_by`` (ties keep grid order), with a
     1-based ``rank`` column in front."""
-    table = pd.DataFrame(list(rows)).sort_values("combination", kind="stable")
+    table = pd.DataFrame(list(rows))
+    table = table.sort_values("index" if "index" in table else "combination", kind="stable")
     ascending = rank_by in LOWER_IS_BETTER
     table = table.sort_values(rank_by, ascending=ascending, kind="stable").reset_index(drop=True)
     table.insert(0, "rank", range(1, len(table) + 1))
     return table
 
 
-def _cell(column: str, value: object) -> str:
+def cell(column: str, value: object) -> str:
     if isinstance(value, float):
         if math.isinf(value):
             return "inf"
@@ -40,5 +41,5 @@ def markdown_top(table: pd.DataFrame, grid_fields: Sequence[str], top_n: int) ->
     columns = ["rank", *grid_fields, *_SHOWN_METRICS]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in table.head(top_n).to_dict("records"):  # keeps int columns int, unlike iterrows
-        lines.append("| " + " | ".join(_cell(c, row[c]) for c in columns) + " |")
+        lines.append("| " + " | ".join(cell(c, row[c]) for c in columns) + " |")
     return "\n".join(lines)

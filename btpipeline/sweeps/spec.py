@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +17,9 @@ from btpipeline.data.timestamps import date_ns
 from btpipeline.epics import get_epic
 from btpipeline.errors import InvalidDateRangeError, InvalidParameterError
 from btpipeline.resources.market_data_store import MarketDataStore
-from btpipeline.strategies import Account, CostModel, get_strategy, run_backtest
+from btpipeline.strategies import Account, CostModel, run_backtest
 from btpipeline.strategies.account import DEFAULT_CAPITAL
-from btpipeline.sweeps.grid import Combination, expand_grid
+from btpipeline.sweeps.grid import Combination, expand, sweep_strategy
 from btpipeline.validation import check_date_range
 
 METRICS = ("total_return", "sharpe", "sortino", "max_drawdown", "win_rate", "profit_factor",
@@ -29,7 +29,8 @@ LOWER_IS_BETTER = frozenset({"max_drawdown"})
 
 @dataclass(frozen=True)
 class SweepTask:
-    """One combination to backtest: everything a mapped step needs, picklable."""
+    """One combination to backtest: everything a mapped step needs, picklable. ``strategy``
+    is a built-in's name or a user strategy's ``module:Class``."""
 
     strategy: str
     epic: str
@@ -57,10 +58,12 @@ class SweepSpec:
     grid_fields: tuple[str, ...]
     rank_by: str
     top_n: int
+    rules: tuple[str, ...] = ()
+    dropped_by_rules: int = 0
 
     @property
     def max_warmup_bars(self) -> int:
-        strategy = get_strategy(self.tasks[0].strategy)
+        strategy = sweep_strategy(self.tasks[0].strategy)
         return max(strategy.warmup_bars(strategy.make_params(t.params)) for t in self.tasks)
 
 
@@ -95,28 +98,32 @@ def check_rank(rank_by: str, top_n: int) -> None:
 def build_spec(*, strategy: str, epic: str, start_date: str, end_date: str,
                grid: Mapping[str, object], costs: Mapping[str, float | None],
                size_units: float = 100_000, rank_by: str = "sharpe", top_n: int = 10,
-               skip_invalid: bool = False, initial_capital: float = DEFAULT_CAPITAL) -> SweepSpec:
+               skip_invalid: bool = False, initial_capital: float = DEFAULT_CAPITAL,
+               rules: Sequence[str] = ()) -> SweepSpec:
     """Validate every setting and expand the grid; raises a ``BtPipelineError`` naming the bad
     field and the fix. ``costs``: ``spread_pips`` (None: the epic's), ``commission_per_lot``,
     ``slippage_pips``."""
-    chosen = get_strategy(strategy)
+    chosen = sweep_strategy(strategy)
     epic_def = get_epic(epic)
     start_ns, end_ns = window_ns(start_date, end_date)
     cost_model = CostModel.for_epic(epic_def, **costs)  # type: ignore[arg-type]
     check_rank(rank_by, top_n)
     Account(initial_capital=float(initial_capital)).check_pair(epic_def)
-    combinations = expand_grid(chosen.name, grid, skip_invalid=skip_invalid)
-    tasks = tuple(SweepTask(strategy=chosen.name, epic=epic_def.name, start_ns=start_ns,
+    expansion = expand(strategy, grid, skip_invalid=skip_invalid, rules=rules)
+    combinations = expansion.combinations
+    name = strategy if ":" in strategy else chosen.name  # a user's: how to load it again
+    tasks = tuple(SweepTask(strategy=name, epic=epic_def.name, start_ns=start_ns,
                             end_ns=end_ns, combination=c, costs=cost_model,
                             size_units=float(size_units),
                             initial_capital=float(initial_capital)) for c in combinations)
     return SweepSpec(tasks=tasks, grid_fields=tuple(combinations[0].overrides),
-                     rank_by=rank_by, top_n=top_n)
+                     rank_by=rank_by, top_n=top_n, rules=tuple(rules),
+                     dropped_by_rules=expansion.dropped_by_rules)
 
 
 def read_candles(task: SweepTask, market_data: MarketDataStore) -> Candles:
     """The task's range plus its strategy's warm-up history (memory-mapped month files)."""
-    strategy = get_strategy(task.strategy)
+    strategy = sweep_strategy(task.strategy)
     warmup = strategy.warmup_bars(strategy.make_params(task.params))
     return market_data.read_range(epic=task.epic, start_ns=task.start_ns, end_ns=task.end_ns,
                                   warmup_bars=warmup)
@@ -128,7 +135,7 @@ def run_task(task: SweepTask, market_data: MarketDataStore) -> dict[str, Any]:
     t0 = time.perf_counter()
     candles = read_candles(task, market_data)
     t1 = time.perf_counter()
-    result = run_backtest(candles, strategy=task.strategy, params=task.params,
+    result = run_backtest(candles, strategy=sweep_strategy(task.strategy), params=task.params,
                           epic=get_epic(task.epic), start_ns=task.start_ns, end_ns=task.end_ns,
                           costs=task.costs, size_units=task.size_units,
                           account=Account(initial_capital=task.initial_capital))

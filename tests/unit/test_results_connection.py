@@ -13,10 +13,11 @@ from sqlalchemy import create_engine, text
 from btpipeline.errors import ResultsDatabaseError, ResultsDatabaseUnavailableError
 from btpipeline.resources.results_database import ResultsDatabase
 from btpipeline.results.engine import normalize_url, redact
+from btpipeline.results.sweep_tables import SWEEP_TABLES
 from tests.support.postgres import PG_TEST_URL, require_postgres
 
 TABLES = {"backtest_executions", "backtest_signals", "backtest_daily_pnl"}
-CREATED = TABLES | {"backtest_execution_attempts"}
+CREATED = TABLES | {"backtest_execution_attempts"} | {t.name for t in SWEEP_TABLES}
 _T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 
 

@@ -9,8 +9,16 @@ import numpy as np
 import pytest
 
 from btpipeline.data.store import CandleStore, generate_into_store
+from btpipeline.epics import get_epic
 from btpipeline.errors import InvalidParameterError
-from btpipeline.strategies import ema, get_strategy, rolling_std
+from btpipeline.strategies import (
+    Account,
+    backtest_metrics,
+    ema,
+    get_strategy,
+    rolling_std,
+    run_backtest,
+)
 from btpipeline.strategies.indicator_cache import active_cache, indicator_cache
 from btpipeline.sweeps.chunks import chunk_count, run_chunk, split_chunks
 from btpipeline.sweeps.spec import build_spec, run_task
@@ -33,6 +41,14 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> CandleStore:
     return candle_store
 
 
+@pytest.fixture(scope="module")
+def jpy_store(tmp_path_factory: pytest.TempPathFactory) -> CandleStore:
+    candle_store = CandleStore(tmp_path_factory.mktemp("chunk_jpy"))
+    generate_into_store(candle_store, ["USDJPY"], dt.date(2023, 12, 1), dt.date(2024, 1, 31),
+                        seed=12)
+    return candle_store
+
+
 def _spec(strategy: str):
     return build_spec(strategy=strategy, epic="EURUSD", start_date="2024-01-01",
                       end_date="2024-01-31", grid=GRIDS[strategy],
@@ -52,6 +68,26 @@ def test_a_chunk_gives_the_rows_of_one_by_one_backtests(strategy: str,
         timing = {"read_ms", "compute_ms"}
         assert {k: v for k, v in row.items() if k not in timing} == \
             {k: v for k, v in single.items() if k not in timing}, task.mapping_key
+
+
+@pytest.mark.parametrize("strategy", sorted(GRIDS))
+@pytest.mark.parametrize(("epic", "settings"), [
+    ("EURUSD", {"size_units": 100_000}),
+    ("EURUSD", {"size_units": 5_000_000, "account": Account(initial_capital=2_000)}),  # stops out
+    ("USDJPY", {"equity_fraction": 0.5}),  # P&L converted fill by fill, sized by equity
+])
+def test_the_sweep_kernel_reports_exactly_the_metrics_of_run_backtest(
+        strategy: str, epic: str, settings: dict, store: CandleStore,
+        jpy_store: CandleStore) -> None:
+    candles = (store if epic == "EURUSD" else jpy_store).read_range(epic, 0, 2**62)
+    start_ns = int(np.datetime64("2024-01-01", "ns").astype(np.int64))
+    for task in _spec(strategy).tasks[:3]:
+        common = {"strategy": strategy, "params": task.params, "epic": get_epic(epic),
+                  "start_ns": start_ns, "end_ns": start_ns + 31 * 86_400 * 10**9,
+                  "costs": task.costs, **settings}
+        full = run_backtest(candles, **common)
+        fast = backtest_metrics(candles, **common)
+        assert fast.metrics == full.metrics and fast.fills == len(full.fills), task.mapping_key
 
 
 def test_a_chunk_computes_each_shared_indicator_once(store: CandleStore) -> None:

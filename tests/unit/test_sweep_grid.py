@@ -78,3 +78,52 @@ def test_bad_sweep_settings_name_the_field(changes: dict[str, Any], error: type[
                                 "start_date": START, "end_date": END, "grid": GRID, "costs": {}}
     with pytest.raises(error, match=text):
         build_spec(**{**settings, **changes})
+
+
+# ---------------------------------------------------------------- rules between parameters
+
+
+def test_a_rule_drops_combinations_before_validation_and_counts_them() -> None:
+    from btpipeline.sweeps.grid import expand
+
+    grid = {"fast": [8, 12, 26], "slow": [12, 26], "signal": [9]}
+    expansion = expand("macd_crossover", grid, rules=["fast < slow"])
+    assert [c.overrides for c in expansion.combinations] == [
+        {"fast": 8, "slow": 12, "signal": 9}, {"fast": 8, "slow": 26, "signal": 9},
+        {"fast": 12, "slow": 26, "signal": 9}]
+    assert expansion.dropped_by_rules == 3
+    assert [c.index for c in expansion.combinations] == [0, 1, 2]
+
+
+@pytest.mark.parametrize(("rule", "kept"), [
+    ("signal <= 9", 2), ("signal != 9", 2), ("signal == 12", 1), ("fast >= 1e1", 0),
+    ("signal > slow", 0)])
+def test_rule_operators_and_numbers(rule: str, kept: int) -> None:
+    from btpipeline.sweeps.grid import expand
+
+    grid = {"fast": [8], "slow": [26], "signal": [5, 9, 12]}
+    if kept == 0:
+        with pytest.raises(InvalidParameterError, match=r"drop all 3 combinations.*Fix"):
+            expand("macd_crossover", grid, rules=[rule])
+    else:
+        assert len(expand("macd_crossover", grid, rules=[rule]).combinations) == kept
+
+
+@pytest.mark.parametrize(("rule", "expected"), [
+    ("fast < slowest", r"'slowest' is not a parameter of strategy 'macd_crossover'.*Fix"),
+    ("__import__('os') < 1", r"expected '<parameter> <op> <parameter or number>'.*Fix"),
+    ("fast << slow", r"expected '<parameter> <op>.*Fix"),
+])
+def test_a_bad_rule_names_the_problem_and_the_fix(rule: str, expected: str) -> None:
+    from btpipeline.sweeps.grid import expand
+
+    with pytest.raises(InvalidParameterError, match=expected):
+        expand("macd_crossover", {"fast": [8], "slow": [26]}, rules=[rule])
+
+
+def test_a_user_strategy_is_swept_by_module_and_class() -> None:
+    from btpipeline.sweeps.grid import expand
+
+    expansion = expand("examples.strategies.donchian_breakout:DonchianBreakout",
+                       {"window": [20, 55]})
+    assert [c.params["window"] for c in expansion.combinations] == [20, 55]
