@@ -13,7 +13,7 @@ from btpipeline.data.candles import Candles
 from btpipeline.epics import Epic
 from btpipeline.errors import InvalidDateRangeError
 from btpipeline.strategies.account import Account, stop_out_bar
-from btpipeline.strategies.base import params_dict
+from btpipeline.strategies.base import Strategy, params_dict
 from btpipeline.strategies.costs import CostModel
 from btpipeline.strategies.daily import daily_table
 from btpipeline.strategies.gaps import (
@@ -70,12 +70,14 @@ def _check_range(start_ns: int, end_ns: int) -> None:
             f"end_ns={end_ns}. Fix: pass a start before the (exclusive) end.")
 
 
-def run_backtest(candles: Candles, *, strategy: str, params: Mapping[str, object] | object | None,
+def run_backtest(candles: Candles, *, strategy: str | Strategy,
+                 params: Mapping[str, object] | object | None,
                  epic: Epic, start_ns: int, end_ns: int, costs: CostModel | None = None,
                  size_units: float = 100_000, account: Account | None = None,
                  max_gap_hours: float = DEFAULT_MAX_GAP_HOURS,
                  equity_fraction: float | None = None) -> BacktestResult:
-    """Run ``strategy`` over ``candles`` and report ``[start_ns, end_ns)``.
+    """Run ``strategy`` (a registered name, or a ``Strategy`` object such as a universe
+    variant's ``strategy_object``) over ``candles`` and report ``[start_ns, end_ns)``.
 
     ``candles`` should start ``warmup_bars(params)`` bars before ``start_ns`` so that
     indicators and any open position carry into the range (see simulator.py). ``params`` is a
@@ -86,7 +88,7 @@ def run_backtest(candles: Candles, *, strategy: str, params: Mapping[str, object
     With ``equity_fraction`` each position's notional is that fraction of equity at its entry
     (sizing.py) and ``size_units`` is not used; otherwise every position is ``size_units``.
     """
-    chosen = get_strategy(strategy)
+    chosen = strategy if isinstance(strategy, Strategy) else get_strategy(strategy)
     used = chosen.coerce_params(params)
     _check_range(start_ns, end_ns)
     costs = costs if costs is not None else CostModel.for_epic(epic)
