@@ -39,12 +39,12 @@ def build_report(results_db: ResultsDatabase, strategy: str, epics: list[str],
                  initial_capital: float = DEFAULT_CAPITAL) -> Report:
     rows, curves = [], {}
     for epic in epics:
-        daily = results_db.read_daily_pnl(strategy=strategy, epic=epic)
+        daily = results_db.read_daily_pnl(variant=strategy, epic=epic)
         if daily.empty:
             continue
         daily = daily.sort_values("day")
         capital = initial_capital
-        trades = results_db.read_closed_trade_pnls(strategy=strategy, epic=epic)
+        trades = results_db.read_closed_trade_pnls(variant=strategy, epic=epic)
         metrics = compute_metrics(daily["pnl"].to_numpy(), list(trades), capital=capital,
                                   bars=int(daily["bars"].sum()),
                                   bars_in_market=int(daily["bars_in_market"].sum()),

@@ -16,7 +16,8 @@ from btpipeline.results.engine import normalize_url, redact
 from tests.support.postgres import PG_TEST_URL, require_postgres
 
 TABLES = {"backtest_executions", "backtest_signals", "backtest_daily_pnl"}
-CREATED = TABLES | {"backtest_execution_attempts"}
+# The backtest tables, and Alembic's revision table in the same schema (results/migrate.py)
+CREATED = TABLES | {"backtest_execution_attempts", "alembic_version"}
 _T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 
 

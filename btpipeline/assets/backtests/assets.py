@@ -91,7 +91,8 @@ def _run(context: AssetExecutionContext, spec: BacktestSpec, config: BacktestCon
     fills, daily = _with_partition_keys(result.fills, result.daily)
     stopped = result.stopped_out_at
     results_db.write_backtest(
-        strategy=spec.variant.name, epic=run.epic.name, partition_keys=context.partition_keys,
+        strategy=spec.strategy.name, variant=spec.variant.name, epic=run.epic.name,
+        partition_keys=context.partition_keys,
         run_id=context.run.run_id,
         params=run.stored(result.params, result.sizing,
                           None if stopped is None else stopped.isoformat()),
@@ -150,13 +151,15 @@ def _run_metadata(result: BacktestResult, timings: Mapping[str, int],
     return meta
 
 
-def _record_failure(context: AssetExecutionContext, strategy: str, epic: str,
+def _record_failure(context: AssetExecutionContext, spec: BacktestSpec,
                     results_db: ResultsDatabase, started_at: dt.datetime, error: Exception) -> None:
     try:
         results_db.record_failure(
-            strategy=strategy, epic=epic, partition_keys=context.partition_keys,
+            strategy=spec.strategy.name, variant=spec.variant.name, epic=spec.instrument.name,
+            partition_keys=context.partition_keys,
             run_id=context.run.run_id, started_at=started_at,
-            finished_at=dt.datetime.now(dt.timezone.utc), error=f"{type(error).__name__}: {error}",
+            finished_at=dt.datetime.now(dt.timezone.utc),
+            error=f"{type(error).__name__}: {error}",
         )
     except Exception as db_error:  # the original error matters more; keep it visible
         context.log.warning(f"Could not record the failure in the results database: {db_error}")
@@ -187,10 +190,10 @@ def backtest_asset(spec: BacktestSpec, partitions: PartitionsDefinition) -> Asse
         try:
             return _run(context, spec, config, market_data, results_db)
         except BtPipelineError as error:
-            _record_failure(context, variant, epic, results_db, started_at, error)
+            _record_failure(context, spec, results_db, started_at, error)
             raise step_failure(error) from error
         except Exception as error:
-            _record_failure(context, variant, epic, results_db, started_at, error)
+            _record_failure(context, spec, results_db, started_at, error)
             raise
 
     return _backtest
