@@ -217,3 +217,25 @@ class Peek(Strategy):
         ahead = np.append(close[1:], close[-1])  # tomorrow's close: look-ahead
         return np.sign(ahead - close).astype(np.int8)
 '''
+
+
+def test_the_run_config_overrides_only_what_it_sets(universe_file) -> None:
+    from btpipeline.assets.backtests.config import BacktestConfig
+    from btpipeline.assets.backtests.run_settings import resolve
+    from btpipeline.universe import backtest_specs, default_universe
+
+    specs = {(s.variant.name, s.instrument.name): s for s in backtest_specs(default_universe())}
+    slow = specs[("macd_slow", "EURJPY")]
+    declared = resolve(slow, BacktestConfig())
+    assert (declared.params.fast, declared.params.slow, declared.timeframe) == (24, 52, "M15")
+    assert (declared.costs.spread_pips, declared.costs.commission_per_lot) == (1.2, 3.5)
+    assert declared.account.currency == "EUR" and declared.equity_fraction is None
+    changed = resolve(slow, BacktestConfig(params={"fast": 12.0}, timeframe="H1",
+                                           commission_per_lot=0.0, initial_capital=5000.0))
+    assert (changed.params.fast, changed.params.slow, changed.timeframe) == (12, 52, "H1")
+    assert (changed.costs.spread_pips, changed.costs.commission_per_lot) == (1.2, 0.0)
+    assert changed.account.initial_capital == 5000.0 and changed.account.currency == "EUR"
+    donchian = resolve(specs[("donchian", "US500")], BacktestConfig())
+    assert donchian.equity_fraction == 0.5 and donchian.account.initial_capital == 50_000
+    with pytest.raises(ValueError, match="timeframe is 'M2'.*Fix"):
+        BacktestConfig(timeframe="M2")
