@@ -1,8 +1,9 @@
 """``ResultsDatabase``: the Dagster resource that stores backtest results (SQLite or PostgreSQL).
 
 A backtest run writes one execution row plus the signals and daily P&L of each of its partitions
-in one transaction (``write_backtest``); re-running a partition replaces its rows. Tables are
-created on first use. Table schemas and how non-finite metrics are stored:
+in one transaction (``write_backtest``); re-running a partition replaces its rows, keyed by the
+universe file's variant. On first use the tables are created, or upgraded to the newest Alembic
+revision (``btpipeline/results/migrate.py``). Table schemas and how non-finite metrics are stored:
 ``btpipeline/results/tables.py``.
 """
 
