@@ -67,12 +67,20 @@ EPICS: dict[str, Epic] = {
 }
 
 
+_known: tuple[object, dict[str, Epic]] = (None, {})
+
+
 def known_epics() -> dict[str, Epic]:
-    """Every epic by name: the universe file's instruments, then the shipped defaults."""
+    """Every epic by name: the universe file's instruments, then the shipped defaults (built
+    once per loaded universe: the store asks on every call)."""
+    global _known
     from btpipeline.universe.loader import default_universe  # the universe builds on this module
 
-    declared = {name: i.to_epic() for name, i in default_universe().instruments.items()}
-    return {**declared, **{n: e for n, e in EPICS.items() if n not in declared}}
+    universe = default_universe()
+    if _known[0] is not universe:
+        declared = {name: i.to_epic() for name, i in universe.instruments.items()}
+        _known = (universe, {**declared, **{n: e for n, e in EPICS.items() if n not in declared}})
+    return _known[1]
 
 
 def get_epic(name: str) -> Epic:
