@@ -239,3 +239,15 @@ def test_the_run_config_overrides_only_what_it_sets(universe_file) -> None:
     assert donchian.equity_fraction == 0.5 and donchian.account.initial_capital == 50_000
     with pytest.raises(ValueError, match="timeframe is 'M2'.*Fix"):
         BacktestConfig(timeframe="M2")
+
+
+def test_the_sensor_requests_only_used_instruments_from_history_start() -> None:
+    from btpipeline.assets.market_data.sensors import _requests
+
+    grid = [("macd_fast", "EURUSD"), ("macd_slow", "EURUSD"), ("donchian", "US500")]
+    changed = {"EURUSD": ["2004-11", "2004-12", "2005-01", "2005-02"], "GBPUSD": ["2005-01"],
+               "US500": ["2004-12"]}
+    (request,) = _requests(changed, grid, "2005-01")
+    assert request.tags == {RANGE_START_TAG: "2005-01-01", RANGE_END_TAG: "2005-02-01"}
+    assert [k.to_user_string() for k in request.asset_selection] == [
+        "candles/EURUSD", "backtest/macd_fast/EURUSD", "backtest/macd_slow/EURUSD"]
