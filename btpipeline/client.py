@@ -33,7 +33,7 @@ from typing import Any
 
 from pydantic import Field
 
-from btpipeline.epics import EPICS
+from btpipeline.epics import known_epics
 from btpipeline.errors import (  # the client's own errors are re-exported from here
     BackfillNotFoundError,
     BacktestTimeoutError,
@@ -44,7 +44,6 @@ from btpipeline.errors import (  # the client's own errors are re-exported from 
     UnknownEpicError,
 )
 from btpipeline.machine.naming import (
-    PARTITIONS_START,
     backtest_key_path,
     current_month_key,
     month_key,
@@ -55,6 +54,7 @@ from btpipeline.machine.queue_caps import check_room, queue_caps
 from btpipeline.machine.settings import SettingsModel
 from btpipeline.machine.tags import DEADLINE_TAG
 from btpipeline.strategies.registry import get_strategy
+from btpipeline.universe import default_universe
 
 __all__ = [
     "DEADLINE_TAG",
@@ -202,15 +202,16 @@ def _as_date(value: dt.date, name: str) -> dt.date:
 def _epic_names(epics: str | Iterable[str]) -> list[str]:
     """Validated epic names, in order, without duplicates; accepts ``"EUR/USD"`` spellings."""
     raw = [epics] if isinstance(epics, str) else list(epics)
+    known = known_epics()
     if not raw:
         raise InvalidParameterError(
-            f"No epics given. Expected at least one of {', '.join(EPICS)}. "
+            f"No epics given. Expected at least one of {', '.join(known)}. "
             "Fix: pass e.g. epics=['EURUSD'].")
     names: list[str] = []
     for item in raw:
         name = str(item).replace("/", "").strip().upper()
-        if name not in EPICS:
-            raise UnknownEpicError(str(item), list(EPICS))
+        if name not in known:
+            raise UnknownEpicError(str(item), list(known))
         if name not in names:
             names.append(name)
     return names
@@ -224,10 +225,12 @@ def month_range(start: dt.date, end: dt.date) -> tuple[str, str]:
             f"Inverted date range: start {start} is after end {end}. "
             "Fix: pass start <= end (both days are included).")
     first, last = month_key(start), month_key(end)
-    if first < PARTITIONS_START:
+    partitions_start = month_key(default_universe().history_start)
+    if first < partitions_start:
         raise InvalidDateRangeError(
-            f"start {start} is before the first backtest partition ({PARTITIONS_START}). "
-            f"Fix: start on or after {PARTITIONS_START}.")
+            f"start {start} is before the first backtest partition ({partitions_start}, the "
+            f"universe file's history_start). Fix: start on or after {partitions_start}, or "
+            "move history_start earlier.")
     newest = current_month_key()
     if last > newest:
         raise InvalidDateRangeError(

@@ -19,6 +19,7 @@ from btpipeline.assets.distributed.jobs import BACKTEST_CELERY_JOB_NAME
 from btpipeline.assets.market_data import definitions as market_data
 from btpipeline.assets.market_data.jobs import MARKET_DATA_JOB_NAME
 from btpipeline.assets.monitoring import definitions as monitoring
+from btpipeline.assets.partitions import monthly_partitions
 from btpipeline.assets.reports import definitions as reports
 from btpipeline.assets.reports.jobs import REPORTS_JOB_NAME
 from btpipeline.assets.sweeps import definitions as sweeps
@@ -27,6 +28,7 @@ from btpipeline.executors import backtest_executor
 from btpipeline.monitor.settings import ResourceMonitorSettings
 from btpipeline.resources.market_data_store import MarketDataStore
 from btpipeline.resources.results_database import ResultsDatabase
+from btpipeline.universe import Universe, default_universe
 
 
 def default_resources() -> dict[str, object]:
@@ -41,11 +43,18 @@ def default_resources() -> dict[str, object]:
             "monitor_settings": ResourceMonitorSettings()}
 
 
-def build_definitions(resources: Mapping[str, object] | None = None) -> Definitions:
-    """All of btpipeline; ``resources`` replaces the defaults (tests point them at tmp folders)."""
+def build_definitions(resources: Mapping[str, object] | None = None,
+                      universe: Universe | None = None) -> Definitions:
+    """All of btpipeline for ``universe`` (default: the universe file, read now: reloading the
+    code location re-reads it); ``resources`` replaces the defaults (tests point them at tmp
+    folders). Every variant's strategy was checked (contract, no look-ahead) when the file was
+    validated, so a broken one fails here, naming the variant, before anything runs."""
+    universe = universe if universe is not None else default_universe()
+    partitions = monthly_partitions(universe.history_start)
     shared = Definitions(resources={**default_resources(), **(resources or {})},
                          executor=backtest_executor)
-    return Definitions.merge(market_data.defs(), backtests.defs(), reports.defs(),
+    return Definitions.merge(market_data.defs(universe, partitions),
+                             backtests.defs(universe, partitions), reports.defs(universe),
                              sweeps.defs(), monitoring.defs(), distributed.defs(), shared)
 
 

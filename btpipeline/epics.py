@@ -1,4 +1,10 @@
-"""The catalogue of epics (currency pairs) btpipeline knows, with their trading costs.
+"""Epics (tradable instruments) with their trading costs: the shipped defaults (``EPICS``)
+and ``get_epic``, which answers from the universe file first.
+
+The universe file (``btpipeline/universe``) declares the instruments a deployment backtests,
+including ones that are not shipped (EURJPY, XAUUSD, US500); ``get_epic`` finds those through
+``Instrument.to_epic()``, so the store, the synthetic generator and ``run_backtest`` accept
+them. ``EPICS`` are the shipped defaults, found when the universe does not declare a name.
 
 ``annual_volatility`` and ``reference_price`` drive the synthetic data generator. A backtest's
 returns are relative to its account (see ``btpipeline/strategies/account.py``), not to a
@@ -14,22 +20,32 @@ from btpipeline.errors import UnknownEpicError
 
 @dataclass(frozen=True)
 class Epic:
-    """One tradable currency pair."""
+    """One tradable instrument. ``quote`` and ``base`` default to the halves of a six-letter
+    name (EURJPY: EUR, JPY); an index CFD (US500) states its quote and has no base."""
 
     name: str
     pip_size: float
     spread_pips: float
     reference_price: float
     annual_volatility: float
+    quote: str | None = None
+    base: str | None = None
+
+    def __post_init__(self) -> None:
+        pair = len(self.name) == 6 and self.name.isalpha()
+        if self.quote is None:
+            object.__setattr__(self, "quote", self.name[3:])
+        if self.base is None and pair:
+            object.__setattr__(self, "base", self.name[:3])
 
     @property
-    def base_currency(self) -> str:
-        return self.name[:3]
+    def base_currency(self) -> str | None:
+        return self.base
 
     @property
     def quote_currency(self) -> str:
         """The currency a position's P&L is made in (JPY for USDJPY)."""
-        return self.name[3:]
+        return str(self.quote)
 
 
 EPICS: dict[str, Epic] = {
@@ -51,9 +67,27 @@ EPICS: dict[str, Epic] = {
 }
 
 
+_known: tuple[object, dict[str, Epic]] = (None, {})
+
+
+def known_epics() -> dict[str, Epic]:
+    """Every epic by name: the universe file's instruments, then the shipped defaults (built
+    once per loaded universe: the store asks on every call)."""
+    global _known
+    from btpipeline.universe.loader import default_universe  # the universe builds on this module
+
+    universe = default_universe()
+    if _known[0] is not universe:
+        declared = {name: i.to_epic() for name, i in universe.instruments.items()}
+        _known = (universe, {**declared, **{n: e for n, e in EPICS.items() if n not in declared}})
+    return _known[1]
+
+
 def get_epic(name: str) -> Epic:
-    """Return the epic called ``name``; raise ``UnknownEpicError`` listing the known ones."""
+    """The epic called ``name``: the universe file's instrument of that name, else the shipped
+    default; ``UnknownEpicError`` lists the known ones."""
+    epics = known_epics()
     try:
-        return EPICS[name]
+        return epics[name]
     except KeyError:
-        raise UnknownEpicError(name, list(EPICS)) from None
+        raise UnknownEpicError(name, list(epics)) from None

@@ -30,7 +30,8 @@ class UnknownEpicError(BtPipelineError, LookupError):
     def __init__(self, name: str, known: list[str]) -> None:
         super().__init__(
             f"Unknown epic {name!r}. Known epics: {', '.join(sorted(known))}. "
-            "Fix: use one of those names (or add the pair to btpipeline/epics.py)."
+            "Fix: use one of those names, or declare the instrument under `instruments:` in "
+            "the universe file (universe.yaml, or the file BTPIPELINE_UNIVERSE names)."
         )
         self.name = name
 

@@ -8,14 +8,20 @@ computes a year of 1-minute bars in tens of milliseconds. Months also match how 
 stored (one Arrow file per epic per month). ``end_offset=1`` makes the current, still-growing
 month a partition, so the nightly schedule can refresh the month that holds yesterday.
 
-The start and the month keys are plain strings in :mod:`btpipeline.machine.naming`
-(``month_key``); the range tags of a single-run backfill are in :mod:`btpipeline.machine.tags`.
+The partitions start at the universe file's ``history_start`` (``Universe.history_start``):
+``build_definitions`` builds ONE definition from it and hands it to every domain. The month
+keys are plain strings in :mod:`btpipeline.machine.naming` (``month_key``); the range tags of a
+single-run backfill are in :mod:`btpipeline.machine.tags`.
 """
+
+import datetime as dt
 
 from dagster import MonthlyPartitionsDefinition
 
-from btpipeline.machine.naming import PARTITIONS_START
+from btpipeline.machine.naming import month_key
 
-monthly_partitions = MonthlyPartitionsDefinition(
-    start_date=PARTITIONS_START, end_offset=1, timezone="UTC"
-)
+
+def monthly_partitions(history_start: dt.date) -> MonthlyPartitionsDefinition:
+    """Calendar months (UTC) from the month of ``history_start`` to the current one."""
+    return MonthlyPartitionsDefinition(start_date=month_key(history_start), end_offset=1,
+                                       timezone="UTC")

@@ -29,7 +29,7 @@ from btpipeline.data.timestamps import (
     months_between,
 )
 from btpipeline.data.validation import validate_candles
-from btpipeline.epics import EPICS, get_epic
+from btpipeline.epics import get_epic, known_epics
 from btpipeline.errors import DataValidationError, InvalidDateRangeError, MissingDataError
 from btpipeline.folders import make_dirs
 
@@ -152,7 +152,8 @@ class CandleStore:
         """Known epics with at least one month file, sorted."""
         if not self.root.is_dir():
             return []
-        names = sorted(p.name for p in self.root.iterdir() if p.is_dir() and p.name in EPICS)
+        known = known_epics()
+        names = sorted(p.name for p in self.root.iterdir() if p.is_dir() and p.name in known)
         return [name for name in names if self.months(name)]
 
     def read_month(self, epic: str, year: int, month: int) -> Candles:

@@ -5,7 +5,8 @@ The Dagster side (``assets/keys.py``: ``AssetKey``; ``assets/partitions.py``: th
 results writer, the CLI) uses them directly, so both spell every name the same way.
 
 A month's partition key is the ISO date of its first day (``2024-03-01``), in UTC. Every month
-key in the package comes from :func:`month_key`.
+key in the package comes from :func:`month_key`. The first partition is the universe file's
+``history_start`` (``btpipeline.universe``), not a constant here.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ from btpipeline.errors import InvalidParameterError
 BACKTEST_PREFIX = "backtest"
 CANDLES_PREFIX = "candles"
 REPORT_PREFIX = "report"
-#: The first monthly partition of every asset.
-PARTITIONS_START = "2020-01-01"
 
 _MONTH_KEY_FORMAT = "%Y-%m-01"
 _MONTH_TEXT = re.compile(r"^\d{4}-\d{2}")

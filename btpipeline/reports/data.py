@@ -42,15 +42,17 @@ PORTFOLIO = "portfolio"
 class ResultsReader(Protocol):
     """The reader methods of ``ResultsDatabase`` a report needs."""
 
-    def read_daily_pnl(self, *, strategy: str, epic: str | None = None,
+    def read_daily_pnl(self, *, strategy: str | None = None, epic: str | None = None,
                        start_day: str | dt.date | None = None,
-                       end_day: str | dt.date | None = None) -> pd.DataFrame: ...
+                       end_day: str | dt.date | None = None,
+                       variant: str | None = None) -> pd.DataFrame: ...
 
-    def read_signals(self, *, strategy: str, epic: str | None = None,
-                     partition_keys: Sequence[str] | None = None) -> pd.DataFrame: ...
+    def read_signals(self, *, strategy: str | None = None, epic: str | None = None,
+                     partition_keys: Sequence[str] | None = None,
+                     variant: str | None = None) -> pd.DataFrame: ...
 
-    def read_executions(self, *, strategy: str | None = None,
-                        epic: str | None = None) -> pd.DataFrame: ...
+    def read_executions(self, *, strategy: str | None = None, epic: str | None = None,
+                        variant: str | None = None) -> pd.DataFrame: ...
 
 
 @dataclass(frozen=True)
@@ -206,10 +208,10 @@ def _read(reader: ResultsReader, strategy: str, instruments: Sequence[str]
           ) -> tuple[dict[str, pd.DataFrame], dict[str, StoredRun]]:
     frames, runs = {}, {}
     for epic in instruments:
-        frame = reader.read_daily_pnl(strategy=strategy, epic=epic)
+        frame = reader.read_daily_pnl(variant=strategy, epic=epic)
         if not frame.empty:
             frames[epic] = frame.sort_values("day")
-            executions = reader.read_executions(strategy=strategy, epic=epic)
+            executions = reader.read_executions(variant=strategy, epic=epic)
             runs[epic] = stored_run(_latest_params(executions))
     return frames, runs
 
@@ -228,7 +230,7 @@ def gather_report_data(reader: ResultsReader, strategy: str, instruments: Sequen
     factors = {epic: pnl_factor(epic, run) for epic, run in runs.items()}
     daily = _aligned_daily(frames, factors)
     trades = concat_trades([
-        pair_trades(epic, reader.read_signals(strategy=strategy, epic=epic), factors[epic])
+        pair_trades(epic, reader.read_signals(variant=strategy, epic=epic), factors[epic])
         for epic in frames])
     equity = equity_curves(_with_portfolio(daily), capital)
     return VariantReportData(

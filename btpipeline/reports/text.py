@@ -20,9 +20,11 @@ from btpipeline.strategies.account import DEFAULT_CAPITAL
 class TextReportReader(Protocol):
     """The reader methods of ``ResultsDatabase`` the text report needs."""
 
-    def read_daily_pnl(self, *, strategy: str, epic: str | None = None) -> pd.DataFrame: ...
+    def read_daily_pnl(self, *, epic: str | None = None,
+                       variant: str | None = None) -> pd.DataFrame: ...
 
-    def read_closed_trade_pnls(self, *, strategy: str, epic: str) -> pd.Series: ...
+    def read_closed_trade_pnls(self, *, epic: str,
+                               variant: str | None = None) -> pd.Series: ...
 
 COLUMNS = ["epic", "months", "num_trades", "total_return", "sharpe", "sortino",
            "max_drawdown", "win_rate", "profit_factor", "expectancy", "exposure"]
@@ -39,12 +41,12 @@ def build_report(results_db: TextReportReader, strategy: str, epics: list[str],
                  initial_capital: float = DEFAULT_CAPITAL) -> Report:
     rows, curves = [], {}
     for epic in epics:
-        daily = results_db.read_daily_pnl(strategy=strategy, epic=epic)
+        daily = results_db.read_daily_pnl(variant=strategy, epic=epic)
         if daily.empty:
             continue
         daily = daily.sort_values("day")
         capital = initial_capital
-        trades = results_db.read_closed_trade_pnls(strategy=strategy, epic=epic)
+        trades = results_db.read_closed_trade_pnls(variant=strategy, epic=epic)
         metrics = compute_metrics(daily["pnl"].to_numpy(), list(trades), capital=capital,
                                   bars=int(daily["bars"].sum()),
                                   bars_in_market=int(daily["bars_in_market"].sum()),

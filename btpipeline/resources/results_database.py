@@ -1,8 +1,9 @@
 """``ResultsDatabase``: the Dagster resource that stores backtest results (SQLite or PostgreSQL).
 
 A backtest run writes one execution row plus the signals and daily P&L of each of its partitions
-in one transaction (``write_backtest``); re-running a partition replaces its rows. Tables are
-created on first use. Table schemas and how non-finite metrics are stored:
+in one transaction (``write_backtest``); re-running a partition replaces its rows, keyed by the
+universe file's variant. On first use the tables are created, or upgraded to the newest Alembic
+revision (``btpipeline/results/migrate.py``). Table schemas and how non-finite metrics are stored:
 ``btpipeline/results/tables.py``.
 """
 
@@ -19,8 +20,9 @@ from sqlalchemy import Connection, Engine, text
 
 from btpipeline import settings
 from btpipeline.errors import ResultsDatabaseError
-from btpipeline.results import readers, rows, sweep_readers, sweep_writer, writer
+from btpipeline.results import migrate, readers, rows, sweep_readers, sweep_writer, writer
 from btpipeline.results.engine import build_engine, connect, create_tables, normalize_url, redact
+from btpipeline.results.hashing import settings_hash
 from btpipeline.results.live_sink import LiveSignalSink
 from btpipeline.results.retry import retrying
 from btpipeline.results.sweep_tables import SWEEP_TABLES
@@ -87,7 +89,7 @@ class ResultsDatabase(ConfigurableResource):
         if self._engine is None:
             engine = build_engine(normalize_url(self.url), self.db_schema)
             try:
-                create_tables(engine, self.db_schema)
+                migrate.upgrade(engine, self.db_schema)
             except ResultsDatabaseError:
                 engine.dispose()
                 raise
@@ -95,9 +97,11 @@ class ResultsDatabase(ConfigurableResource):
 
     # -- schema and health -------------------------------------------------------------------
     def create_schema(self) -> None:
-        """Create the PostgreSQL schema, tables and indexes if missing (idempotent)."""
+        """Create the PostgreSQL schema, tables and indexes if missing, and upgrade them to the
+        newest revision (idempotent)."""
         engine = self._get_engine()
-        self._retrying("create the tables", lambda: create_tables(engine, self.db_schema))
+        self._retrying("upgrade the results schema",
+                       lambda: migrate.upgrade(engine, self.db_schema))
 
     def ping(self) -> None:
         """Raise ``ResultsDatabaseError`` (URL shown without password) if unreachable."""
@@ -119,7 +123,8 @@ class ResultsDatabase(ConfigurableResource):
                        run_id: str, params: Mapping[str, Any], started_at: dt.datetime,
                        finished_at: dt.datetime, metrics: Mapping[str, float],
                        fills: pd.DataFrame, daily: pd.DataFrame,
-                       fence: Callable[[], None] | None = None) -> None:
+                       fence: Callable[[], None] | None = None,
+                       variant: str | None = None) -> None:
         """Replace the results of ``partition_keys`` in one transaction.
 
         Deletes the signals and daily rows of those partitions, upserts the execution row of
@@ -132,25 +137,33 @@ class ResultsDatabase(ConfigurableResource):
         just before it commits; raising there (``RunNotLiveError``) writes nothing. Transient
         faults are retried for ``retry_seconds``. Any failure rolls everything back and raises
         ``ResultsDatabaseError`` (``ResultsDatabaseUnavailableError`` if transient).
+
+        Rows are keyed by ``variant`` (default: ``strategy``, one variant per strategy);
+        ``strategy`` is the strategy's name. Every row carries ``params_hash``, the
+        ``settings_hash`` of ``params`` as stored.
         """
         keys = rows.check_keys(partition_keys)
-        common = {"strategy": strategy, "epic": epic, "run_id": run_id}
+        variant = variant or strategy
+        stored_params = rows.json_params(params)
+        common = {"strategy": strategy, "epic": epic, "run_id": run_id, "variant": variant,
+                  "params_hash": settings_hash(stored_params)}
         fill_rows = rows.fill_rows(fills, keys, common)
         daily_rows = rows.daily_rows(daily, keys, common)
         execution = writer.execution_row(
-            strategy=strategy, epic=epic, keys=keys, run_id=run_id, status="SUCCESS",
-            started_at=rows.utc(started_at, "started_at"),
-            finished_at=rows.utc(finished_at, "finished_at"), params=rows.json_params(params),
+            strategy=strategy, variant=variant, epic=epic, keys=keys, run_id=run_id,
+            status="SUCCESS", started_at=rows.utc(started_at, "started_at"),
+            finished_at=rows.utc(finished_at, "finished_at"), params=stored_params,
+            params_hash=common["params_hash"],
             metrics=rows.metric_values(metrics, int(sum(daily_rows.columns.get("bars", [])))))
-        action = f"write the {strategy} {epic} results for {keys[0]}..{keys[-1]}"
+        action = f"write the {variant} {epic} results for {keys[0]}..{keys[-1]}"
 
         def attempt() -> None:
             with connect(self._get_engine(), action, write=True,
                          stage=lambda conn: writer.stage_rows(conn, fill_rows, daily_rows)
                          ) as conn:
-                writer.lock_variant(conn, strategy, epic)
-                writer.clear_partitions(conn, strategy, epic, keys)
-                writer.remove_overlapping_executions(conn, strategy, epic, keys)
+                writer.lock_variant(conn, variant, epic)
+                writer.clear_partitions(conn, variant, epic, keys)
+                writer.remove_overlapping_executions(conn, variant, epic, keys)
                 writer.upsert_execution(conn, execution)
                 writer.insert_attempt(conn, execution)
                 writer.insert_rows(conn, fill_rows, daily_rows)
@@ -161,20 +174,23 @@ class ResultsDatabase(ConfigurableResource):
 
     def record_failure(self, *, strategy: str, epic: str, partition_keys: Sequence[str],
                        run_id: str, started_at: dt.datetime, finished_at: dt.datetime,
-                       error: str) -> None:
+                       error: str, variant: str | None = None) -> None:
         """Append a FAILED attempt with ``error`` to the range's history; the range's execution
         row becomes FAILED only if it holds no SUCCESS (the last good result is kept). Its
-        signals and daily rows are left as they were."""
+        signals and daily rows are left as they were. Keyed by ``variant`` (default
+        ``strategy``); its ``params_hash`` is NULL (the run did not get to its params)."""
         keys = rows.check_keys(partition_keys)
+        variant = variant or strategy
         execution = writer.execution_row(
-            strategy=strategy, epic=epic, keys=keys, run_id=run_id, status="FAILED",
+            strategy=strategy, variant=variant, epic=epic, keys=keys, run_id=run_id,
+            status="FAILED",
             started_at=rows.utc(started_at, "started_at"),
             finished_at=rows.utc(finished_at, "finished_at"), error=str(error))
-        action = f"record the failed {strategy} {epic} run for {keys[0]}..{keys[-1]}"
+        action = f"record the failed {variant} {epic} run for {keys[0]}..{keys[-1]}"
 
         def attempt() -> None:
             with connect(self._get_engine(), action, write=True) as conn:
-                writer.lock_variant(conn, strategy, epic)
+                writer.lock_variant(conn, variant, epic)
                 writer.upsert_execution(conn, execution, keep_success=True)
                 writer.insert_attempt(conn, execution)
 
@@ -190,30 +206,36 @@ class ResultsDatabase(ConfigurableResource):
         return self._live.write_live_signals(rows)
 
     # -- readers -----------------------------------------------------------------------------
-    def read_daily_pnl(self, *, strategy: str, epic: str | None = None,
+    def read_daily_pnl(self, *, strategy: str | None = None, epic: str | None = None,
                        start_day: str | dt.date | None = None,
-                       end_day: str | dt.date | None = None) -> pd.DataFrame:
-        """Daily P&L rows (day as 'YYYY-MM-DD', both bounds inclusive), by epic and day."""
+                       end_day: str | dt.date | None = None,
+                       variant: str | None = None) -> pd.DataFrame:
+        """Daily P&L rows (day as 'YYYY-MM-DD', both bounds inclusive), by epic and day; of
+        one ``variant`` (the universe file's name) and/or ``strategy`` (the strategy's)."""
         return self._read(self._get_engine(), "read daily P&L",
                           lambda conn: readers.read_daily_pnl(conn, strategy, epic, start_day,
-                                                              end_day))
+                                                              end_day, variant))
 
-    def read_signals(self, *, strategy: str, epic: str | None = None,
-                     partition_keys: Sequence[str] | None = None) -> pd.DataFrame:
+    def read_signals(self, *, strategy: str | None = None, epic: str | None = None,
+                     partition_keys: Sequence[str] | None = None,
+                     variant: str | None = None) -> pd.DataFrame:
         """Fills (timestamp as datetime64[ns, UTC]) ordered by epic, partition_key, seq."""
         return self._read(self._get_engine(), "read signals",
-                          lambda conn: readers.read_signals(conn, strategy, epic, partition_keys))
+                          lambda conn: readers.read_signals(conn, strategy, epic, partition_keys,
+                                                            variant))
 
-    def read_closed_trade_pnls(self, *, strategy: str, epic: str) -> pd.Series:
+    def read_closed_trade_pnls(self, *, epic: str, strategy: str | None = None,
+                               variant: str | None = None) -> pd.Series:
         """P&L of every CLOSE fill in time order (a float Series: ``list()`` gives the values)."""
         return self._read(self._get_engine(), "read closed trades",
-                          lambda conn: readers.read_closed_trade_pnls(conn, strategy, epic))
+                          lambda conn: readers.read_closed_trade_pnls(conn, strategy, epic,
+                                                                      variant))
 
-    def read_executions(self, *, strategy: str | None = None,
-                        epic: str | None = None) -> pd.DataFrame:
+    def read_executions(self, *, strategy: str | None = None, epic: str | None = None,
+                        variant: str | None = None) -> pd.DataFrame:
         """Execution rows (one per range run; FAILED ones carry ``error``)."""
         return self._read(self._get_engine(), "read executions",
-                          lambda conn: readers.read_executions(conn, strategy, epic))
+                          lambda conn: readers.read_executions(conn, strategy, epic, variant))
 
     def read_live_signals(self, *, epic: str | None = None, strategy: str | None = None,
                           since: dt.datetime | None = None) -> pd.DataFrame:
@@ -223,10 +245,12 @@ class ResultsDatabase(ConfigurableResource):
                           lambda conn: readers.read_live_signals(conn, epic, strategy, since))
 
     def read_execution_attempts(self, *, strategy: str | None = None,
-                                epic: str | None = None) -> pd.DataFrame:
+                                epic: str | None = None,
+                                variant: str | None = None) -> pd.DataFrame:
         """Every attempt's status (SUCCESS, or FAILED with ``error``), oldest first."""
         return self._read(self._get_engine(), "read execution attempts",
-                          lambda conn: readers.read_execution_attempts(conn, strategy, epic))
+                          lambda conn: readers.read_execution_attempts(conn, strategy, epic,
+                                                                       variant))
 
     def count_rows(self) -> dict[str, int]:
         """Rows per table: backtest_executions, backtest_signals, backtest_daily_pnl."""

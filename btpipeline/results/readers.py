@@ -35,7 +35,10 @@ def _frame(conn: Connection, query: Select) -> pd.DataFrame:
     return frame
 
 
-def _where_key(query: Select, table: Table, strategy: str | None, epic: str | None) -> Select:
+def _where_key(query: Select, table: Table, strategy: str | None, epic: str | None,
+               variant: str | None = None) -> Select:
+    if variant is not None:
+        query = query.where(table.c.variant == variant)
     if strategy is not None:
         query = query.where(table.c.strategy == strategy)
     if epic is not None:
@@ -47,10 +50,12 @@ def _day(value: str | dt.date) -> str:
     return value.isoformat()[:10] if isinstance(value, dt.date) else str(value)[:10]
 
 
-def read_daily_pnl(conn: Connection, strategy: str, epic: str | None,
-                   start_day: str | dt.date | None, end_day: str | dt.date | None) -> pd.DataFrame:
-    """Columns: strategy, epic, partition_key, day (str), pnl, bars, bars_in_market, run_id."""
-    query = _where_key(select(daily_pnl), daily_pnl, strategy, epic)
+def read_daily_pnl(conn: Connection, strategy: str | None, epic: str | None,
+                   start_day: str | dt.date | None, end_day: str | dt.date | None,
+                   variant: str | None = None) -> pd.DataFrame:
+    """Columns: strategy, epic, variant, params_hash, partition_key, day (str), pnl, bars,
+    bars_in_market, run_id."""
+    query = _where_key(select(daily_pnl), daily_pnl, strategy, epic, variant)
     if start_day is not None:
         query = query.where(daily_pnl.c.day >= _day(start_day))
     if end_day is not None:
@@ -58,39 +63,41 @@ def read_daily_pnl(conn: Connection, strategy: str, epic: str | None,
     return _frame(conn, query.order_by(daily_pnl.c.epic, daily_pnl.c.day))
 
 
-def read_signals(conn: Connection, strategy: str, epic: str | None,
-                 partition_keys: Sequence[str] | None) -> pd.DataFrame:
+def read_signals(conn: Connection, strategy: str | None, epic: str | None,
+                 partition_keys: Sequence[str] | None, variant: str | None = None
+                 ) -> pd.DataFrame:
     """Every signals column, ordered by epic, partition_key, seq."""
-    query = _where_key(select(signals), signals, strategy, epic)
+    query = _where_key(select(signals), signals, strategy, epic, variant)
     if partition_keys is not None:
         query = query.where(signals.c.partition_key.in_([str(k) for k in partition_keys]))
     order = (signals.c.epic, signals.c.partition_key, signals.c.seq)
     return _frame(conn, query.order_by(*order))
 
 
-def read_closed_trade_pnls(conn: Connection, strategy: str, epic: str) -> pd.Series:
+def read_closed_trade_pnls(conn: Connection, strategy: str | None, epic: str,
+                           variant: str | None = None) -> pd.Series:
     """P&L of each CLOSE fill in time order, as a float Series named ``pnl``."""
-    query = (select(signals.c.pnl)
-             .where(signals.c.strategy == strategy, signals.c.epic == epic,
-                    signals.c.action == "CLOSE")
+    query = _where_key(select(signals.c.pnl), signals, strategy, epic, variant)
+    query = (query.where(signals.c.action == "CLOSE")
              .order_by(signals.c.partition_key, signals.c.seq))
     values = [np.nan if v is None else v for v in conn.execute(query).scalars()]
     return pd.Series(values, dtype=float, name="pnl")
 
 
-def read_executions(conn: Connection, strategy: str | None, epic: str | None) -> pd.DataFrame:
+def read_executions(conn: Connection, strategy: str | None, epic: str | None,
+                    variant: str | None = None) -> pd.DataFrame:
     """Every executions column (non-finite metrics come back NaN), oldest range first."""
-    query = _where_key(select(executions), executions, strategy, epic)
-    order = (executions.c.strategy, executions.c.epic, executions.c.partition_start,
+    query = _where_key(select(executions), executions, strategy, epic, variant)
+    order = (executions.c.variant, executions.c.epic, executions.c.partition_start,
              executions.c.partition_end)
     return _frame(conn, query.order_by(*order))
 
 
-def read_execution_attempts(conn: Connection, strategy: str | None, epic: str | None
-                            ) -> pd.DataFrame:
+def read_execution_attempts(conn: Connection, strategy: str | None, epic: str | None,
+                            variant: str | None = None) -> pd.DataFrame:
     """The status history: one row per attempt (SUCCESS or FAILED with its error), in the
     order they were written."""
-    query = _where_key(select(execution_attempts), execution_attempts, strategy, epic)
+    query = _where_key(select(execution_attempts), execution_attempts, strategy, epic, variant)
     return _frame(conn, query.order_by(execution_attempts.c.id))
 
 

@@ -1,16 +1,22 @@
 """The results database's tables (SQLAlchemy Core), shared by SQLite and PostgreSQL.
 
-Four tables, all keyed by ``(strategy, epic)`` and by Dagster's monthly partition keys
-(``YYYY-MM-01`` strings):
+Four tables, all keyed by ``(variant, epic)`` (the universe file's variant: two variants of
+one strategy never overwrite each other) and by Dagster's monthly partition keys
+(``YYYY-MM-01`` strings). Every row also carries ``strategy`` (the strategy's name) and
+``params_hash`` (``results/hashing.settings_hash`` of the execution's ``params`` JSON: the
+strategy's parameters, timeframe, costs and account; NULL where unknown, e.g. a failed run).
+
+The schema is managed by Alembic (``btpipeline/results/migrations/``): ``ResultsDatabase``
+upgrades a database to the head revision when it opens it. A change here needs a revision.
 
 * ``backtest_executions``: one row per executed partition *range*; unique on
-  ``(strategy, epic, partition_start, partition_end)``, so re-running a range replaces its row.
+  ``(variant, epic, partition_start, partition_end)``, so re-running a range replaces its row.
   A failed run never replaces a SUCCESS row (the last good result stays); a successful run
   removes the rows of other ranges that overlap its own (their metrics describe replaced data).
 * ``backtest_execution_attempts``: the status history, one row per attempt (SUCCESS or FAILED,
   with its error), oldest first.
 * ``backtest_signals``: every fill, ordered within its partition by ``seq``.
-* ``backtest_daily_pnl``: one row per day; primary key ``(strategy, epic, day)``.
+* ``backtest_daily_pnl``: one row per day; primary key ``(variant, epic, day)``.
 
 And one table the live scanner (``btpipeline scanner``) writes:
 
@@ -100,7 +106,9 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
 
 def _key_columns() -> list[Column[Any]]:
     return [Column("strategy", String(64), nullable=False),
-            Column("epic", String(16), nullable=False)]
+            Column("epic", String(16), nullable=False),
+            Column("variant", String(64), nullable=False),
+            Column("params_hash", String(16), nullable=True)]
 
 
 executions = Table(
@@ -119,7 +127,7 @@ executions = Table(
     *(Column(name, BigInteger, nullable=True) for name in COUNT_COLUMNS),
     *(Column(name, Double, nullable=True) for name in METRIC_COLUMNS),
     Column("written_at", UtcDateTime, nullable=False),
-    UniqueConstraint("strategy", "epic", "partition_start", "partition_end"),
+    UniqueConstraint("variant", "epic", "partition_start", "partition_end"),
     CheckConstraint("status IN ('SUCCESS', 'FAILED')", name="status"),
 )
 
@@ -137,7 +145,7 @@ execution_attempts = Table(
     Column("written_at", UtcDateTime, nullable=False),
     CheckConstraint("status IN ('SUCCESS', 'FAILED')", name="status"),
 )
-Index(None, execution_attempts.c.strategy, execution_attempts.c.epic,
+Index(None, execution_attempts.c.variant, execution_attempts.c.epic,
       execution_attempts.c.partition_start)
 
 signals = Table(
@@ -153,11 +161,11 @@ signals = Table(
     Column("size", Double, nullable=False),
     Column("pnl", Double, nullable=True),
     Column("run_id", String(64), nullable=False),
-    UniqueConstraint("strategy", "epic", "partition_key", "seq"),
+    UniqueConstraint("variant", "epic", "partition_key", "seq"),
     CheckConstraint("side IN ('BUY', 'SELL')", name="side"),
     CheckConstraint("action IN ('OPEN', 'CLOSE')", name="action"),
 )
-# No separate (strategy, epic, partition_key) index: the unique key above starts with those
+# No separate (variant, epic, partition_key) index: the unique key above starts with those
 # columns and serves every reader; a second b-tree made each year of fills ~25% slower to write.
 
 daily_pnl = Table(
@@ -169,9 +177,9 @@ daily_pnl = Table(
     Column("bars", Integer, nullable=False),
     Column("bars_in_market", Integer, nullable=False),
     Column("run_id", String(64), nullable=False),
-    PrimaryKeyConstraint("strategy", "epic", "day"),
+    PrimaryKeyConstraint("variant", "epic", "day"),
 )
-Index(None, daily_pnl.c.strategy, daily_pnl.c.epic, daily_pnl.c.partition_key)
+Index(None, daily_pnl.c.variant, daily_pnl.c.epic, daily_pnl.c.partition_key)
 
 live_metadata = MetaData(naming_convention=NAMING)
 """The live scanner's tables: created on the first live-signal call, not with the backtest

@@ -30,17 +30,17 @@ from btpipeline.results.tables import (
     signals,
 )
 
-_EXECUTION_KEY = ("strategy", "epic", "partition_start", "partition_end")
+_EXECUTION_KEY = ("variant", "epic", "partition_start", "partition_end")
 _LIVE_SIGNAL_KEY = ("epic", "strategy", "bar_timestamp")
 LIVE_SIGNAL_COLUMNS: tuple[str, ...] = ("scanned_at", "epic", "strategy", "bar_timestamp",
                                         "position", "previous", "side", "price", "latency_us",
                                         "tick")
 
 
-def clear_partitions(conn: Connection, strategy: str, epic: str, keys: Sequence[str]) -> None:
+def clear_partitions(conn: Connection, variant: str, epic: str, keys: Sequence[str]) -> None:
     """Delete the signals and daily rows of ``keys`` (executions are upserted instead)."""
     for table in (signals, daily_pnl):
-        conn.execute(delete(table).where(table.c.strategy == strategy, table.c.epic == epic,
+        conn.execute(delete(table).where(table.c.variant == variant, table.c.epic == epic,
                                          table.c.partition_key.in_(list(keys))))
 
 
@@ -165,13 +165,15 @@ def _copy_rows(conn: Connection, table: Table, batch: RowBatch) -> None:
 
 def execution_row(*, strategy: str, epic: str, keys: Sequence[str], run_id: str, status: str,
                   started_at: dt.datetime, finished_at: dt.datetime, error: str | None = None,
-                  params: Any = None, metrics: Mapping[str, Any] | None = None
+                  params: Any = None, metrics: Mapping[str, Any] | None = None,
+                  variant: str | None = None, params_hash: str | None = None
                   ) -> dict[str, Any]:
     """A complete ``backtest_executions`` row (every metric column set, NULL if absent)."""
     row: dict[str, Any] = {name: None for name in (*COUNT_COLUMNS, *METRIC_COLUMNS)}
     row.update(metrics or {})
     row.update(
-        strategy=strategy, epic=epic, partition_start=keys[0], partition_end=keys[-1],
+        strategy=strategy, variant=variant or strategy, params_hash=params_hash, epic=epic,
+        partition_start=keys[0], partition_end=keys[-1],
         run_id=run_id, status=status, error=error, started_at=started_at,
         finished_at=finished_at, params=params, written_at=dt.datetime.now(dt.timezone.utc),
         duration_ms=int((finished_at - started_at).total_seconds() * 1000),
@@ -179,14 +181,14 @@ def execution_row(*, strategy: str, epic: str, keys: Sequence[str], run_id: str,
     return row
 
 
-def lock_variant(conn: Connection, strategy: str, epic: str) -> None:
-    """Serialise writers of one strategy x epic until this transaction ends (PostgreSQL
+def lock_variant(conn: Connection, variant: str, epic: str) -> None:
+    """Serialise writers of one variant x epic until this transaction ends (PostgreSQL
     advisory lock; SQLite's ``BEGIN IMMEDIATE`` already lets one writer in at a time). Two runs
     writing the same partitions then replace each other's rows in turn instead of colliding on
     the signals' unique key."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                     {"key": f"btpipeline/results/{strategy}/{epic}"})
+                     {"key": f"btpipeline/results/{variant}/{epic}"})
 
 
 def upsert_execution(conn: Connection, row: Mapping[str, Any], *,
@@ -201,13 +203,13 @@ def upsert_execution(conn: Connection, row: Mapping[str, Any], *,
                                                  set_=update, where=where))
 
 
-def remove_overlapping_executions(conn: Connection, strategy: str, epic: str,
+def remove_overlapping_executions(conn: Connection, variant: str, epic: str,
                                   keys: Sequence[str]) -> None:
     """Delete the execution rows of *other* ranges that overlap ``keys[0]..keys[-1]``: their
     metrics describe fills this write replaces."""
     first, last = keys[0], keys[-1]
     conn.execute(delete(executions).where(
-        executions.c.strategy == strategy, executions.c.epic == epic,
+        executions.c.variant == variant, executions.c.epic == epic,
         executions.c.partition_start <= last, executions.c.partition_end >= first,
         ~and_(executions.c.partition_start == first, executions.c.partition_end == last)))
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from btpipeline.epics import Epic
+from btpipeline.results.hashing import settings_hash
 from btpipeline.strategies.base import Strategy, params_dict
 from btpipeline.strategies.costs import CostModel
 from btpipeline.universe.model import Instrument, Universe, Variant
@@ -43,6 +44,25 @@ class BacktestSpec:
     @property
     def costs(self) -> CostModel:
         return self.variant.costs.cost_model(self.instrument)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Everything that decides this backtest's results, as JSON-able values: the strategy
+        reference, its full parameters, timeframe, effective costs, sizing and account."""
+        costs, variant = self.costs, self.variant
+        return {"strategy": variant.strategy, "params": self.params,
+                "timeframe": variant.timeframe,
+                "costs": {"spread_pips": costs.spread_pips, "pip_size": costs.pip_size,
+                          "commission_per_lot": costs.commission_per_lot,
+                          "slippage_pips": costs.slippage_pips},
+                "sizing": variant.sizing.model_dump(),
+                "initial_capital": variant.initial_capital,
+                "account_currency": variant.account_currency}
+
+    @property
+    def code_version(self) -> str:
+        """A hash of ``settings``: changes exactly when a result-deciding setting changes."""
+        return settings_hash(self.settings)
 
 
 def backtest_specs(universe: Universe) -> list[BacktestSpec]:

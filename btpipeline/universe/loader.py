@@ -64,7 +64,7 @@ def default_universe() -> Universe:
         stat = path.stat()
     except OSError:
         return load_universe(path)  # reports the missing file
-    return _cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    return _cached(os.path.abspath(path), stat.st_mtime_ns, stat.st_size)  # no realpath: cheap
 
 
 @functools.lru_cache(maxsize=8)

@@ -69,7 +69,8 @@ class Instrument(_Model):
         """The ``Epic`` the data store, synthetic generator and ``run_backtest`` take."""
         return Epic(self.name, pip_size=self.pip_size, spread_pips=self.spread_pips,
                     reference_price=self.reference_price,
-                    annual_volatility=self.annual_volatility)
+                    annual_volatility=self.annual_volatility, quote=self.quote_currency,
+                    base=self.base_currency)
 
 
 class CostSettings(_Model):
@@ -223,7 +224,23 @@ class Universe(_Model):
                         f"found {name!r}. Fix: add {name} under instruments: (pip_size, "
                         "spread_pips, reference_price, ...) or correct the name.",
                         f"variants.{variant.name}.instruments[{i}]")
+            self._check_accounts(variant)
         return self
+
+    def _check_accounts(self, variant: Variant) -> None:
+        """P&L converts into the account currency at the instrument's own rate only."""
+        for name in self.instruments_of(variant.name):
+            instrument = self.instruments[name]
+            pair = (instrument.base_currency, instrument.quote_currency)
+            if variant.account_currency not in pair:
+                raise universe_error(
+                    f"variant {variant.name!r} has a {variant.account_currency} account but "
+                    f"runs on {name}, whose P&L converts only into "
+                    f"{' or '.join(c for c in pair if c)}: expected the account currency to be "
+                    f"one of the instrument's currencies, found {variant.account_currency}. "
+                    f"Fix: leave {name} out of this variant's instruments, or give the variant "
+                    f"account_currency: {instrument.quote_currency}.",
+                    f"variants.{variant.name}.account_currency")
 
     def instruments_of(self, variant: str) -> list[str]:
         """The instrument names ``variant`` runs on, in file order."""

@@ -17,7 +17,10 @@ from btpipeline.results.sweep_tables import SWEEP_TABLES
 from tests.support.postgres import PG_TEST_URL, require_postgres
 
 TABLES = {"backtest_executions", "backtest_signals", "backtest_daily_pnl"}
-CREATED = TABLES | {"backtest_execution_attempts"} | {t.name for t in SWEEP_TABLES}
+# The backtest and sweep tables, and Alembic's revision table in the same schema
+# (results/migrate.py)
+CREATED = (TABLES | {"backtest_execution_attempts", "alembic_version"}
+           | {t.name for t in SWEEP_TABLES})
 _T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 
 

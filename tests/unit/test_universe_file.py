@@ -170,8 +170,8 @@ def test_cli_validates_a_file_and_prints_its_grid(tmp_path, monkeypatch, capsys)
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
     assert cli.main(["universe", str(REPO / "examples" / "universe_custom.yaml")]) == 0
     out = capsys.readouterr().out
-    assert "partitions from 2005-01, 8 backtest assets" in out
-    assert "backtest/donchian/{EURUSD,EURJPY,XAUUSD,US500}" in out
+    assert "partitions from 2005-01, 7 backtest assets" in out
+    assert "backtest/donchian/{EURUSD,XAUUSD,US500}" in out
     broken = _write(tmp_path, HEAD + "  a: {strategy: macd_crossover, timeframe: M2}\n")
     assert cli.main(["universe", str(broken)]) == 2
     assert "at variants.a.timeframe: " in capsys.readouterr().err
@@ -189,3 +189,11 @@ def test_backtest_specs_carry_what_an_asset_needs() -> None:
     assert (slow_jpy.costs.spread_pips, slow_jpy.costs.pip_size) == (1.2, 0.01)
     assert slow_jpy.costs.commission_per_lot == 3.5 and slow_jpy.epic.name == "EURJPY"
     assert specs[4].costs.spread_pips == 0.8  # no override: the instrument's own spread
+
+
+def test_an_account_currency_the_instrument_cannot_convert_into_is_refused(tmp_path) -> None:
+    text = ("history_start: 2020-01-01\ninstruments:\n  EURJPY: {pip_size: 0.01, spread_pips: 1,"
+            " reference_price: 160}\nvariants:\n  a: {strategy: macd_crossover}\n")
+    message = _error(tmp_path, text)
+    assert "at variants.a.account_currency: " in message
+    assert "USD account but runs on EURJPY" in message and "Fix: " in message

@@ -1,2 +1,2 @@
-"""The backtests domain: ``backtest/<strategy>/<EPIC>`` assets, ``backtest_job`` and the
-nightly schedule."""
+"""The backtests domain: ``backtest/<variant>/<INSTRUMENT>`` assets (one per variant x
+instrument of the universe file), ``backtest_job`` and the nightly schedule."""

@@ -16,16 +16,15 @@ from dagster import (
     Config,
     MaterializeResult,
     MetadataValue,
+    PartitionsDefinition,
     asset,
 )
 from pydantic import Field
 
 from btpipeline.assets.failures import step_failure
 from btpipeline.assets.keys import candles_key
-from btpipeline.assets.partitions import monthly_partitions
 from btpipeline.assets.time_windows import months_in, window_ns
 from btpipeline.data.store import generate_into_store
-from btpipeline.epics import get_epic
 from btpipeline.errors import BtPipelineError, MissingDataError
 from btpipeline.machine.naming import CANDLES_PREFIX
 from btpipeline.resources.market_data_store import MarketDataStore
@@ -56,13 +55,13 @@ def _ensure_month(store: MarketDataStore, epic: str, year: int, month: int,
     return len(store.store().read_month(epic, year, month))
 
 
-def candles_asset(epic: str) -> AssetsDefinition:
-    get_epic(epic)
+def candles_asset(epic: str, partitions: PartitionsDefinition) -> AssetsDefinition:
+    """``candles/<epic>``; ``epic`` is an instrument of the universe file."""
 
     @asset(
         key=candles_key(epic),
         group_name=CANDLES_PREFIX,
-        partitions_def=monthly_partitions,
+        partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run(),
         description=f"1-minute {epic} candles, one uncompressed Arrow file per month.",
         kinds={"arrow"},

@@ -5,6 +5,7 @@ The cursor maps ``EPIC/YYYY-MM`` to the file's modification time, so a re-import
 triggers again and an untouched month never does.
 """
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 
@@ -52,9 +53,16 @@ def contiguous(months: list[str]) -> Iterator[tuple[str, str]]:
     yield start, prev
 
 
-def _requests(changed: dict[str, list[str]], strategies: list[str]) -> Iterator[RunRequest]:
-    for epic, months in sorted(changed.items()):
-        keys = [candles_key(epic)] + [backtest_key(s, epic) for s in strategies]
+def _requests(changed: dict[str, list[str]], grid: list[tuple[str, str]],
+              first_month: str) -> Iterator[RunRequest]:
+    """A run per contiguous range of changed months of each instrument the grid uses, from
+    ``first_month`` (``YYYY-MM``, the partitions' first) on."""
+    for epic, all_months in sorted(changed.items()):
+        variants = [v for v, instrument in grid if instrument == epic]
+        months = [m for m in all_months if m >= first_month]
+        if not variants or not months:
+            continue  # an instrument no variant uses, or months before the partitions
+        keys = [candles_key(epic)] + [backtest_key(v, epic) for v in variants]
         for first, last in contiguous(months):
             yield RunRequest(
                 run_key=f"{epic}:{first}..{last}:{hash(tuple(months)) & 0xFFFFFFFF:x}",
@@ -63,18 +71,22 @@ def _requests(changed: dict[str, list[str]], strategies: list[str]) -> Iterator[
             )
 
 
-def make_market_data_sensor(job: AssetJob,
-                            strategies: list[str]) -> SensorDefinition:
+def make_market_data_sensor(job: AssetJob, grid: list[tuple[str, str]],
+                            history_start: dt.date) -> SensorDefinition:
+    """``grid``: the universe's (variant, instrument) pairs; ``history_start``: its first
+    partition (months before it are not requested)."""
+    first_month = month_key(history_start)[:7]
+
     @sensor(name="market_data_sensor", job=job, minimum_interval_seconds=30,
             default_status=DefaultSensorStatus.STOPPED,
-            description="Backtests every strategy on months of candles that are new or changed.")
+            description="Backtests every variant on months of candles that are new or changed.")
     def market_data_sensor(context: SensorEvaluationContext, market_data: MarketDataStore):
         seen: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
         changed = changed_months(market_data, seen)
         if not changed:
             yield SkipReason(f"No new or changed month files under {market_data.root}.")
             return
-        yield from _requests(changed, strategies)
+        yield from _requests(changed, grid, first_month)
         context.update_cursor(json.dumps(seen, sort_keys=True))
 
     return market_data_sensor

@@ -2,13 +2,13 @@
 
 from dagster import Definitions
 
-from btpipeline import universe
 from btpipeline.assets.reports.assets import report_asset
 from btpipeline.assets.reports.jobs import reports_job
+from btpipeline.universe import Universe
 
 
-def defs() -> Definitions:
-    """One report asset per strategy (over every epic) and ``reports_job``."""
-    epics = universe.epics()
-    return Definitions(assets=[report_asset(s, epics) for s in universe.strategies()],
+def defs(universe: Universe) -> Definitions:
+    """One report asset per variant (over each of its instruments) and ``reports_job``."""
+    return Definitions(assets=[report_asset(v, universe.instruments_of(v))
+                               for v in universe.variants],
                        jobs=[reports_job()])

@@ -1,0 +1,1 @@
+"""The revisions, oldest first (``NNNN_what.py``); run in order by ``results/migrate.py``."""
