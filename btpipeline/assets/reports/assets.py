@@ -7,13 +7,27 @@ file under the data folder (equity and drawdown, monthly returns, trade list, ..
 from the metadata; ``btpipeline report <strategy> --open`` opens the same file.
 """
 
-from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    AutomationCondition,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from btpipeline.assets.keys import backtest_key, report_key
 from btpipeline.machine.naming import REPORT_PREFIX
 from btpipeline.reports.build import write_variant_report
 from btpipeline.reports.markdown import asset_markdown, chart_markdown
 from btpipeline.resources.results_database import ResultsDatabase
+
+# Rebuild a report once after its backtests change: any backtest partition updated since the
+# report was last requested or materialized, and none of them (nor the report) in progress, so
+# a backfill of many months triggers one report at its end, not one per month.
+REPORT_AUTOMATION = (AutomationCondition.any_deps_updated().since_last_handled()
+                     & ~AutomationCondition.any_deps_in_progress()
+                     & ~AutomationCondition.in_progress())
 
 
 def report_asset(strategy: str, epics: list[str]) -> AssetsDefinition:
@@ -24,6 +38,7 @@ def report_asset(strategy: str, epics: list[str]) -> AssetsDefinition:
         description=f"{strategy}: metrics per instrument over every stored month, equity and "
         "drawdown on the account, and the full HTML report.",
         kinds={"pandas"},
+        automation_condition=REPORT_AUTOMATION,
     )
     def _report(context: AssetExecutionContext, results_db: ResultsDatabase) -> MaterializeResult:
         data, path = write_variant_report(results_db, strategy, epics,
