@@ -1,4 +1,4 @@
-"""The loaded Definitions match the committed listing in tests/snapshots/definitions.txt.
+"""The loaded Definitions match the committed listing in tests/dagster/snapshots/definitions.txt.
 
 What the code location offers (asset keys, jobs, sensors, schedules, resources, executor) is
 what the UI, the daemon, schedules, sensors and stored runs refer to by name; a rename or a
@@ -64,7 +64,7 @@ def test_definitions_match_the_committed_snapshot() -> None:
         "renamed (pytest lists the differing lines). Expected the committed listing, found "
         "the listing of the loaded definitions. Fix: if the change is intended, run "
         f"`{UPDATE_ENV}=1 python -m pytest tests/dagster/test_definitions_snapshot.py` and commit "
-        "tests/snapshots/definitions.txt; otherwise restore the name.")
+        "tests/dagster/snapshots/definitions.txt; otherwise restore the name.")
 
 
 def _imported_modules(path: Path) -> set[str]:
