@@ -111,17 +111,22 @@ def _key_columns() -> list[Column[Any]]:
             Column("params_hash", String(16), nullable=True)]
 
 
+def _run_columns() -> list[Column[Any]]:
+    """What an execution row and an attempt row both record of one run over a range."""
+    return [Column("partition_start", String(32), nullable=False),
+            Column("partition_end", String(32), nullable=False),
+            Column("run_id", String(64), nullable=False),
+            Column("status", String(16), nullable=False),
+            Column("error", Text, nullable=True),
+            Column("started_at", UtcDateTime, nullable=False),
+            Column("finished_at", UtcDateTime, nullable=False)]
+
+
 executions = Table(
     "backtest_executions", metadata,
     Column("id", _Id, primary_key=True, autoincrement=True),
     *_key_columns(),
-    Column("partition_start", String(32), nullable=False),
-    Column("partition_end", String(32), nullable=False),
-    Column("run_id", String(64), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("error", Text, nullable=True),
-    Column("started_at", UtcDateTime, nullable=False),
-    Column("finished_at", UtcDateTime, nullable=False),
+    *_run_columns(),
     Column("duration_ms", BigInteger, nullable=False),
     Column("params", JSON, nullable=True),
     *(Column(name, BigInteger, nullable=True) for name in COUNT_COLUMNS),
@@ -135,13 +140,7 @@ execution_attempts = Table(
     "backtest_execution_attempts", metadata,
     Column("id", _Id, primary_key=True, autoincrement=True),
     *_key_columns(),
-    Column("partition_start", String(32), nullable=False),
-    Column("partition_end", String(32), nullable=False),
-    Column("run_id", String(64), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("error", Text, nullable=True),
-    Column("started_at", UtcDateTime, nullable=False),
-    Column("finished_at", UtcDateTime, nullable=False),
+    *_run_columns(),
     Column("written_at", UtcDateTime, nullable=False),
     CheckConstraint("status IN ('SUCCESS', 'FAILED')", name="status"),
 )
