@@ -18,7 +18,7 @@ import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from btpipeline.data.candles import Candles
 from btpipeline.epics import get_epic
@@ -27,14 +27,7 @@ from btpipeline.strategies import Account
 from btpipeline.strategies.backtest import backtest_metrics
 from btpipeline.strategies.indicator_cache import IndicatorCache, indicator_cache
 from btpipeline.sweeps.grid import sweep_strategy
-from btpipeline.sweeps.spec import SweepTask, result_row
-
-
-class CandleReader(Protocol):
-    """What a chunk reads candles from (the ``market_data`` resource, or a ``CandleStore``)."""
-
-    def read_range(self, *, epic: str, start_ns: int, end_ns: int,
-                   warmup_bars: int = 0) -> Candles: ...
+from btpipeline.sweeps.spec import CandleReader, SweepTask, result_row
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,12 @@ import datetime as dt
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from btpipeline.data.candles import Candles
 from btpipeline.data.timestamps import date_ns
 from btpipeline.epics import get_epic
 from btpipeline.errors import InvalidDateRangeError, InvalidParameterError
-from btpipeline.resources.market_data_store import MarketDataStore
 from btpipeline.strategies import Account, CostModel, run_backtest
 from btpipeline.strategies.account import DEFAULT_CAPITAL
 from btpipeline.sweeps.grid import Combination, expand, sweep_strategy
@@ -121,7 +120,14 @@ def build_spec(*, strategy: str, epic: str, start_date: str, end_date: str,
                      dropped_by_rules=expansion.dropped_by_rules)
 
 
-def read_candles(task: SweepTask, market_data: MarketDataStore) -> Candles:
+class CandleReader(Protocol):
+    """What a chunk reads candles from (the ``market_data`` resource, or a ``CandleStore``)."""
+
+    def read_range(self, *, epic: str, start_ns: int, end_ns: int,
+                   warmup_bars: int = 0) -> Candles: ...
+
+
+def read_candles(task: SweepTask, market_data: CandleReader) -> Candles:
     """The task's range plus its strategy's warm-up history (memory-mapped month files)."""
     strategy = sweep_strategy(task.strategy)
     warmup = strategy.warmup_bars(strategy.make_params(task.params))
@@ -129,7 +135,7 @@ def read_candles(task: SweepTask, market_data: MarketDataStore) -> Candles:
                                   warmup_bars=warmup)
 
 
-def run_task(task: SweepTask, market_data: MarketDataStore) -> dict[str, Any]:
+def run_task(task: SweepTask, market_data: CandleReader) -> dict[str, Any]:
     """Backtest one combination: a result row with the combination's key, its grid values,
     every metric, the number of fills and the read/compute times (ms)."""
     t0 = time.perf_counter()

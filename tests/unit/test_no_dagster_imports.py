@@ -25,6 +25,11 @@ DAGSTER_FREE = {
                 "btpipeline.scanner.isolation", "btpipeline.scanner.report"],
     "client": ["btpipeline.client"],
     "machine": ["btpipeline.machine", *MACHINE_MODULES],
+    # The pure layers under the Dagster-facing code: strategies, data, results, sweeps, reports.
+    "pure layers": ["btpipeline.strategies", "btpipeline.data.store", "btpipeline.results.writer",
+                    "btpipeline.results.readers", "btpipeline.results.live_sink",
+                    "btpipeline.sweeps.spec", "btpipeline.sweeps.chunks",
+                    "btpipeline.reports.build", "btpipeline.universe"],
 }
 _PROBE = """
 import sys
