@@ -49,19 +49,39 @@ class Command:
     text: str
 
 
+HEREDOC = re.compile(r"<<-?\s*['\"]?(\w+)['\"]?")
+
+
+def _block_commands(block: str) -> list[str]:
+    """One command per line, continuation lines joined, a here-document kept with its command
+    (up to its terminator line), comments and blanks dropped."""
+    commands: list[str] = []
+    lines = iter(block.replace("\\\n", " ").splitlines())
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        heredoc = HEREDOC.search(line)
+        if heredoc:
+            body = []
+            for more in lines:
+                body.append(more)
+                if more.strip() == heredoc.group(1):
+                    break
+            line = "\n".join([line, *body])
+        commands.append(line)
+    return commands
+
+
 def readme_commands(readme: str) -> list[Command]:
-    """The fenced bash commands, continuation lines joined, comments and blanks dropped."""
+    """The fenced bash commands of each section, in order (see ``_block_commands``)."""
     commands: list[Command] = []
     section = "(top)"
     for block in re.finditer(r"^(## [^\n]*)$|^```bash\n(.*?)^```", readme, re.M | re.S):
         if block.group(1):
             section = block.group(1)[3:].strip()
             continue
-        joined = block.group(2).replace("\\\n", " ")
-        for line in joined.splitlines():
-            line = line.strip()
-            if line and not line.startswith("#"):
-                commands.append(Command(section, line))
+        commands += [Command(section, text) for text in _block_commands(block.group(2))]
     return commands
 
 
