@@ -34,12 +34,11 @@ COLUMNS = ["epic", "months", "num_trades", "total_return", "sharpe", "sortino",
 class Report:
     strategy: str
     table: pd.DataFrame  # one row per epic, COLUMNS
-    equity: pd.DataFrame  # index: day, one column per epic, cumulative return
 
 
 def build_report(results_db: TextReportReader, strategy: str, epics: list[str],
                  initial_capital: float = DEFAULT_CAPITAL) -> Report:
-    rows, curves = [], {}
+    rows = []
     for epic in epics:
         daily = results_db.read_daily_pnl(variant=strategy, epic=epic)
         if daily.empty:
@@ -52,10 +51,7 @@ def build_report(results_db: TextReportReader, strategy: str, epics: list[str],
                                   bars_in_market=int(daily["bars_in_market"].sum()),
                                   days=daily["day"].to_numpy())
         rows.append({"epic": epic, "months": daily["partition_key"].nunique(), **metrics})
-        curves[epic] = pd.Series(daily["pnl"].cumsum().to_numpy() / capital,
-                                 index=pd.to_datetime(daily["day"]))
-    table = pd.DataFrame(rows, columns=COLUMNS)
-    return Report(strategy, table, pd.DataFrame(curves))
+    return Report(strategy, pd.DataFrame(rows, columns=COLUMNS))
 
 
 def _fmt(value: object, column: str) -> str:
