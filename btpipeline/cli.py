@@ -126,6 +126,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_signals(args: argparse.Namespace) -> int:
+    from btpipeline.resources.results_database import ResultsDatabase
+    from btpipeline.results.engine import redact
+
+    db = ResultsDatabase()
+    try:
+        written = db.export_signals(to_url=args.to, csv=args.csv, variant=args.variant,
+                                    epic=args.epic)
+    finally:
+        db.dispose()
+    where = args.csv if args.csv is not None else redact(args.to)
+    print(f"{written} fills written to backtest_signals in {where}")
+    return 0
+
+
 def cmd_universe(args: argparse.Namespace) -> int:
     from btpipeline.universe import default_universe, default_universe_path, load_universe
 
@@ -301,7 +316,23 @@ def _parser() -> argparse.ArgumentParser:
     uni.set_defaults(func=cmd_universe)
 
     _add_scanner_parsers(sub, data_dir)
+    _add_results_parsers(sub)
     return parser
+
+
+def _add_results_parsers(sub: Any) -> None:
+    results = sub.add_parser("results", help="the results database's tables")
+    commands = results.add_subparsers(dest="results_command", required=True)
+    export = commands.add_parser(
+        "export-signals", help="rebuild the one-row-per-fill backtest_signals table (or a CSV) "
+        "from the stored fill blocks; idempotent")
+    export.add_argument("--variant", default=None, help="only this variant (default: all)")
+    export.add_argument("--epic", default=None, help="only this epic/instrument (default: all)")
+    where = export.add_mutually_exclusive_group(required=True)
+    where.add_argument("--to", default=None, help="SQLAlchemy URL of the database to write "
+                       "the table into, e.g. sqlite:///signals.db or the results database's")
+    where.add_argument("--csv", type=Path, default=None, help="CSV file to write instead")
+    export.set_defaults(func=cmd_export_signals)
 
 
 def _working_directory_importable() -> None:

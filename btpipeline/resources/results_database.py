@@ -1,8 +1,9 @@
 """``ResultsDatabase``: the Dagster resource that stores backtest results (SQLite or PostgreSQL).
 
-A backtest run writes one execution row plus the signals and daily P&L of each of its partitions
-in one transaction (``write_backtest``); re-running a partition replaces its rows, keyed by the
-universe file's variant. On first use the tables are created, or upgraded to the newest Alembic
+A backtest run writes one execution row plus the fills (one compressed block per month) and
+daily P&L of each of its partitions in one transaction (``write_backtest``); re-running a
+partition replaces its rows, keyed by the universe file's variant.
+On first use the tables are created, or upgraded to the newest Alembic
 revision (``btpipeline/results/migrate.py``). Table schemas and how non-finite metrics are stored:
 ``btpipeline/results/tables.py``.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -20,7 +22,7 @@ from sqlalchemy import Connection, Engine, text
 
 from btpipeline import settings
 from btpipeline.errors import ResultsDatabaseError
-from btpipeline.results import migrate, readers, rows, sweep_readers, sweep_writer, writer
+from btpipeline.results import export, migrate, readers, rows, sweep_readers, sweep_writer, writer
 from btpipeline.results.engine import build_engine, connect, create_tables, normalize_url, redact
 from btpipeline.results.hashing import settings_hash
 from btpipeline.results.live_sink import LiveSignalSink
@@ -127,11 +129,13 @@ class ResultsDatabase(ConfigurableResource):
                        variant: str | None = None) -> None:
         """Replace the results of ``partition_keys`` in one transaction.
 
-        Deletes the signals and daily rows of those partitions, upserts the execution row of
-        the range (min key..max key) and inserts ``fills`` (timestamp, side, action, price,
-        size, pnl, partition_key; ``seq`` numbers each partition's fills in the order given)
-        and ``daily`` (day, pnl, bars, bars_in_market, partition_key). Empty frames clear the
-        partitions. Writers of the same strategy x epic take turns (a PostgreSQL advisory lock),
+        Deletes the fill blocks and daily rows of those partitions, upserts the execution row
+        of the range (min key..max key) and inserts ``fills`` (timestamp, side, action, price,
+        size, pnl, partition_key; ``seq`` numbers each partition's fills in the order given),
+        one compressed block per partition (``backtest_fill_blocks``, see
+        ``results/fill_blocks.py``), and ``daily`` (day, pnl, bars, bars_in_market,
+        partition_key). Empty frames clear the partitions. Writers of the same strategy x epic
+        take turns (a PostgreSQL advisory lock),
         execution rows of other ranges overlapping this one are removed, and the attempt is
         appended to ``backtest_execution_attempts``. ``fence`` runs inside the transaction
         just before it commits; raising there (``RunNotLiveError``) writes nothing. Transient
@@ -147,7 +151,7 @@ class ResultsDatabase(ConfigurableResource):
         stored_params = rows.json_params(params)
         common = {"strategy": strategy, "epic": epic, "run_id": run_id, "variant": variant,
                   "params_hash": settings_hash(stored_params)}
-        fill_rows = rows.fill_rows(fills, keys, common)
+        blocks = rows.fill_blocks(fills, keys, common)
         daily_rows = rows.daily_rows(daily, keys, common)
         execution = writer.execution_row(
             strategy=strategy, variant=variant, epic=epic, keys=keys, run_id=run_id,
@@ -159,14 +163,14 @@ class ResultsDatabase(ConfigurableResource):
 
         def attempt() -> None:
             with connect(self._get_engine(), action, write=True,
-                         stage=lambda conn: writer.stage_rows(conn, fill_rows, daily_rows)
+                         stage=lambda conn: writer.stage_rows(conn, daily_rows)
                          ) as conn:
                 writer.lock_variant(conn, variant, epic)
                 writer.clear_partitions(conn, variant, epic, keys)
                 writer.remove_overlapping_executions(conn, variant, epic, keys)
                 writer.upsert_execution(conn, execution)
                 writer.insert_attempt(conn, execution)
-                writer.insert_rows(conn, fill_rows, daily_rows)
+                writer.insert_rows(conn, blocks, daily_rows)
                 if fence is not None:
                     fence()
 
@@ -253,9 +257,28 @@ class ResultsDatabase(ConfigurableResource):
                                                                        variant))
 
     def count_rows(self) -> dict[str, int]:
-        """Rows per table: backtest_executions, backtest_signals, backtest_daily_pnl."""
+        """Rows per table: backtest_executions, backtest_signals (the fills stored in the
+        blocks, one per fill as the seed's table had), backtest_daily_pnl."""
         return self._read(self._get_engine(), "count rows",
                           lambda conn: readers.count_rows(conn))
+
+    def export_signals(self, *, to_url: str | None = None, csv: Path | None = None,
+                       variant: str | None = None, epic: str | None = None) -> int:
+        """The seed's ``backtest_signals`` rows (one per fill) rebuilt from the fill blocks,
+        into the table of that name at ``to_url`` (created if missing; the chosen rows replaced
+        in one transaction, so it is idempotent) or into the CSV file ``csv``; of one
+        ``variant`` and/or ``epic``, or all. Returns the rows written."""
+        if (to_url is None) == (csv is None):
+            raise ResultsDatabaseError(
+                "export-signals needs exactly one destination. Fix: pass --to URL (a "
+                "SQLAlchemy URL, e.g. sqlite:///signals.db) or --csv FILE.")
+        action = f"export the fills of {export.describe(variant, epic)}"
+        if csv is not None:
+            return self._read(self._get_engine(), action,
+                              lambda conn: export.export_to_csv(conn, csv, variant, epic))
+        assert to_url is not None
+        return self._read(self._get_engine(), action,
+                          lambda conn: export.export_to_database(conn, to_url, variant, epic))
 
     # -- sweeps (tables: btpipeline/results/sweep_tables.py) ---------------------------------
     def _get_sweep_engine(self) -> Engine:

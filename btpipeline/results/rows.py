@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from btpipeline.errors import ResultsDatabaseError
+from btpipeline.results.fill_blocks import ACTIONS, ENCODING, SIDES, FillColumns, codes, encode
 from btpipeline.results.tables import COUNT_COLUMNS, METRIC_COLUMNS
 
 FILL_COLUMNS: tuple[str, ...] = ("timestamp", "side", "action", "price", "size", "pnl",
@@ -94,23 +95,37 @@ def _timestamps(values: pd.Series) -> np.ndarray:
     return stamps.to_numpy(dtype="datetime64[us]")
 
 
-def fill_rows(fills: pd.DataFrame, keys: Sequence[str], common: Mapping[str, str]) -> RowBatch:
-    """Signal rows; ``seq`` numbers the fills of each partition in the order given."""
+def fill_blocks(fills: pd.DataFrame, keys: Sequence[str], common: Mapping[str, str]
+                ) -> list[dict[str, Any]]:
+    """``backtest_fill_blocks`` rows: one per partition that has fills, its fills encoded in
+    the order given (that order is their ``seq``)."""
     if fills.empty:
-        return RowBatch({}, common)
+        return []
     _check_frame(fills, "fills", FILL_REQUIRED, keys)
-    partition = fills["partition_key"].astype(str)
+    partition = fills["partition_key"].astype(str).to_numpy(dtype=object)
     pnl = fills["pnl"] if "pnl" in fills.columns else pd.Series(np.nan, index=fills.index)
-    return RowBatch({
-        "partition_key": partition.to_numpy(dtype=object),
-        "timestamp": _timestamps(fills["timestamp"]),
-        "seq": partition.groupby(partition.to_numpy()).cumcount().to_numpy(dtype=np.int64),
-        "side": fills["side"].astype(str).str.upper().to_numpy(dtype=object),
-        "action": fills["action"].astype(str).str.upper().to_numpy(dtype=object),
-        "price": fills["price"].astype(float).to_numpy(),
-        "size": fills["size"].astype(float).to_numpy(),
-        "pnl": pnl.astype(float).to_numpy(),  # NaN: NULL
-    }, common)
+    columns = FillColumns(
+        timestamp=_timestamps(fills["timestamp"]),
+        side=codes(fills["side"].astype(str).str.upper().to_numpy(dtype=object), SIDES, "side"),
+        action=codes(fills["action"].astype(str).str.upper().to_numpy(dtype=object), ACTIONS,
+                     "action"),
+        price=fills["price"].astype(float).to_numpy(),
+        size=fills["size"].astype(float).to_numpy(),
+        pnl=pnl.astype(float).to_numpy())  # NaN: none
+    blocks = []
+    for key in sorted(set(partition)):
+        part = columns.take(np.flatnonzero(partition == key))
+        stamps = part.timestamp
+        blocks.append({**common, "partition_key": key, "fills": len(part),
+                       "first_timestamp": _aware(stamps.min()),
+                       "last_timestamp": _aware(stamps.max()),
+                       "encoding": ENCODING, "data": encode(part)})
+    return blocks
+
+
+def _aware(stamp: np.datetime64) -> dt.datetime:
+    micros = int(stamp.astype("datetime64[us]").astype(np.int64))
+    return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=micros)
 
 
 def _day_strings(days: pd.Series) -> np.ndarray:

@@ -15,7 +15,12 @@ upgrades a database to the head revision when it opens it. A change here needs a
   removes the rows of other ranges that overlap its own (their metrics describe replaced data).
 * ``backtest_execution_attempts``: the status history, one row per attempt (SUCCESS or FAILED,
   with its error), oldest first.
-* ``backtest_signals``: every fill, ordered within its partition by ``seq``.
+* ``backtest_fill_blocks``: the fills, one row per (variant, epic, month) holding that month's
+  fills as one compressed columnar block (``results/fill_blocks.py``: Arrow IPC, zstd,
+  delta-coded timestamps), plus their count, first and last time and the run that wrote them.
+  Readers decode the blocks into the seed's ``backtest_signals`` rows (``read_signals``: one
+  row per fill, ``seq`` numbering each month's fills); ``btpipeline results export-signals``
+  writes those rows as a real ``backtest_signals`` table (or CSV) for SQL.
 * ``backtest_daily_pnl``: one row per day; primary key ``(variant, epic, day)``.
 
 And one table the live scanner (``btpipeline scanner``) writes:
@@ -24,6 +29,16 @@ And one table the live scanner (``btpipeline scanner``) writes:
   (and one per pair when a scanner starts); unique on ``(epic, strategy, bar_timestamp)``, so
   writing the same bar's signal again is a no-op. It has its own ``live_metadata`` and is
   created on the first live-signal read or write.
+
+Why blocks, not a row per fill: fills are written and read a whole month at a time (a run
+replaces its months; reports and tests read variants, epics or months, never one fill), so a
+per-fill B-tree row bought nothing and cost ~88 bytes a fill in SQLite (4 years of the 24
+built-in assets: 509 MB) and more time to write than the backtest took to compute. A block is
+~5-7 bytes a fill and one INSERT per month. It lives in the same database, written in the
+same transaction as the execution row, so writes stay atomic and idempotent on SQLite and
+PostgreSQL alike, and Celery workers on other machines need nothing but the database (no
+shared filesystem, unlike Parquet files beside it). Measured in
+``benchmarks/universe_scale.md`` ("Results storage").
 
 Non-finite metrics: a float metric that is ``inf``, ``-inf`` or ``NaN`` (``profit_factor`` with no
 losing trade, ``sharpe`` of a flat equity curve) is stored as **NULL** and read back as ``NaN``.
@@ -49,6 +64,7 @@ from sqlalchemy import (
     Double,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     SmallInteger,
@@ -147,25 +163,19 @@ execution_attempts = Table(
 Index(None, execution_attempts.c.variant, execution_attempts.c.epic,
       execution_attempts.c.partition_start)
 
-signals = Table(
-    "backtest_signals", metadata,
-    Column("id", _Id, primary_key=True, autoincrement=True),
+fill_blocks = Table(
+    "backtest_fill_blocks", metadata,
     *_key_columns(),
     Column("partition_key", String(32), nullable=False),
-    Column("timestamp", UtcDateTime, nullable=False),
-    Column("seq", Integer, nullable=False),
-    Column("side", String(4), nullable=False),
-    Column("action", String(5), nullable=False),
-    Column("price", Double, nullable=False),
-    Column("size", Double, nullable=False),
-    Column("pnl", Double, nullable=True),
     Column("run_id", String(64), nullable=False),
-    UniqueConstraint("variant", "epic", "partition_key", "seq"),
-    CheckConstraint("side IN ('BUY', 'SELL')", name="side"),
-    CheckConstraint("action IN ('OPEN', 'CLOSE')", name="action"),
+    Column("fills", Integer, nullable=False),
+    Column("first_timestamp", UtcDateTime, nullable=False),
+    Column("last_timestamp", UtcDateTime, nullable=False),
+    Column("encoding", String(32), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("variant", "epic", "partition_key"),
+    CheckConstraint("fills > 0", name="fills"),
 )
-# No separate (variant, epic, partition_key) index: the unique key above starts with those
-# columns and serves every reader; a second b-tree made each year of fills ~25% slower to write.
 
 daily_pnl = Table(
     "backtest_daily_pnl", metadata,
@@ -202,5 +212,10 @@ live_signals = Table(
     CheckConstraint("side IN ('BUY', 'SELL', 'FLAT')", name="side"),
 )
 
-TABLES: tuple[Table, ...] = (executions, signals, daily_pnl)
-"""The backtest tables (``count_rows`` reports these)."""
+TABLES: tuple[Table, ...] = (executions, fill_blocks, daily_pnl)
+"""The backtest tables of one variant x epic x month."""
+
+SIGNALS_TABLE = "backtest_signals"
+"""The seed's one-row-per-fill table: no longer stored, rebuilt from the blocks on demand by
+``btpipeline results export-signals`` (``results/export.py``); ``count_rows`` reports the
+stored fills under this name."""

@@ -26,8 +26,8 @@ from btpipeline.results.tables import (
     daily_pnl,
     execution_attempts,
     executions,
+    fill_blocks,
     live_signals,
-    signals,
 )
 
 _EXECUTION_KEY = ("variant", "epic", "partition_start", "partition_end")
@@ -38,21 +38,20 @@ LIVE_SIGNAL_COLUMNS: tuple[str, ...] = ("scanned_at", "epic", "strategy", "bar_t
 
 
 def clear_partitions(conn: Connection, variant: str, epic: str, keys: Sequence[str]) -> None:
-    """Delete the signals and daily rows of ``keys`` (executions are upserted instead)."""
-    for table in (signals, daily_pnl):
+    """Delete the fill blocks and daily rows of ``keys`` (executions are upserted instead)."""
+    for table in (fill_blocks, daily_pnl):
         conn.execute(delete(table).where(table.c.variant == variant, table.c.epic == epic,
                                          table.c.partition_key.in_(list(keys))))
 
 
-def stage_rows(conn: Connection, fills: RowBatch, daily: RowBatch) -> None:
-    """SQLite, before the write lock: copy the rows into this connection's private TEMP
-    tables (Python-to-C binding is the slow part of a bulk insert), so that the locked
-    transaction only moves them with ``INSERT ... SELECT`` (``insert_rows``). With several
-    workers writing at once, SQLite's single write lock is what they queue for; staging halves
-    the time it is held for a year of fills (~0.39 s -> ~0.21 s here). Writing TEMP tables
-    takes no lock on the database file. Earlier stage tables of this connection are dropped
-    first."""
-    for table, batch in ((signals, fills), (daily_pnl, daily)):
+def stage_rows(conn: Connection, daily: RowBatch) -> None:
+    """SQLite, before the write lock: copy the daily rows into this connection's private TEMP
+    table (Python-to-C binding is the slow part of a bulk insert), so that the locked
+    transaction only moves them with ``INSERT ... SELECT`` (``insert_rows``): with several
+    workers writing at once, SQLite's single write lock is what they queue for. Writing TEMP
+    tables takes no lock on the database file. An earlier stage table of this connection is
+    dropped first. (Fills need no staging: a month is one block row, encoded before.)"""
+    for table, batch in ((daily_pnl, daily),):
         name = _stage_name(table)
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
         if not len(batch):
@@ -63,11 +62,15 @@ def stage_rows(conn: Connection, fills: RowBatch, daily: RowBatch) -> None:
         _executemany_rows(conn, name, batch)
 
 
-def insert_rows(conn: Connection, fills: RowBatch, daily: RowBatch) -> None:
-    """Bulk insert from columns, with no per-row Python objects on the way: ``COPY`` of an
-    Arrow-written CSV buffer on PostgreSQL; on SQLite ``INSERT ... SELECT`` from the tables
-    ``stage_rows`` filled before the transaction took the write lock."""
-    for table, batch in ((signals, fills), (daily_pnl, daily)):
+def insert_rows(conn: Connection, blocks: Sequence[Mapping[str, Any]], daily: RowBatch
+                ) -> None:
+    """The fill blocks (one executemany: a row per month), then the daily rows in bulk from
+    columns, with no per-row Python objects on the way: ``COPY`` of an Arrow-written CSV buffer
+    on PostgreSQL; on SQLite ``INSERT ... SELECT`` from the table ``stage_rows`` filled before
+    the transaction took the write lock."""
+    if blocks:
+        conn.execute(fill_blocks.insert(), list(blocks))
+    for table, batch in ((daily_pnl, daily),):
         if not len(batch):
             continue
         if conn.dialect.name == "postgresql":
@@ -185,7 +188,7 @@ def lock_variant(conn: Connection, variant: str, epic: str) -> None:
     """Serialise writers of one variant x epic until this transaction ends (PostgreSQL
     advisory lock; SQLite's ``BEGIN IMMEDIATE`` already lets one writer in at a time). Two runs
     writing the same partitions then replace each other's rows in turn instead of colliding on
-    the signals' unique key."""
+    the fill blocks' primary key."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
                      {"key": f"btpipeline/results/{variant}/{epic}"})

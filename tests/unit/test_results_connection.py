@@ -16,10 +16,11 @@ from btpipeline.results.engine import normalize_url, redact
 from btpipeline.results.sweep_tables import SWEEP_TABLES
 from tests.support.postgres import PG_TEST_URL, require_postgres
 
-TABLES = {"backtest_executions", "backtest_signals", "backtest_daily_pnl"}
-# The backtest and sweep tables, and Alembic's revision table in the same schema
-# (results/migrate.py)
-CREATED = (TABLES | {"backtest_execution_attempts", "alembic_version"}
+TABLES = {"backtest_executions", "backtest_signals", "backtest_daily_pnl"}  # count_rows' keys
+# The backtest and sweep tables (fills in blocks), and Alembic's revision table in the same
+# schema (results/migrate.py)
+CREATED = ({"backtest_executions", "backtest_fill_blocks", "backtest_daily_pnl",
+            "backtest_execution_attempts", "alembic_version"}
            | {t.name for t in SWEEP_TABLES})
 _T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
 

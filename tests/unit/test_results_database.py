@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -109,24 +110,55 @@ def test_timestamps_round_trip_as_utc(results_db: ResultsDatabase) -> None:
     assert row["written_at"] >= T0
 
 
-def test_bulk_rows_compare_in_sql_like_rows_written_by_sqlalchemy(
-        results_db: ResultsDatabase) -> None:
-    """The bulk path (executemany / COPY) stores what SQLAlchemy would: a SQL filter on a
-    timestamp bound by SQLAlchemy finds the rows, and a NaN pnl is NULL, not NaN."""
-    from sqlalchemy import func, select
+def test_export_signals_rebuilds_the_seeds_table_for_sql(results_db: ResultsDatabase,
+                                                          tmp_path: Path) -> None:
+    """The fills are stored in blocks; ``export_signals`` writes the seed's one-row-per-fill
+    ``backtest_signals`` table, where a SQL filter on a timestamp bound by SQLAlchemy finds
+    the rows and a missing pnl is NULL; exporting again leaves the same table."""
+    from sqlalchemy import create_engine, func, select
 
-    from btpipeline.results.tables import signals as table
+    from btpipeline.results.export import signals_table as table
 
-    write(results_db, [JAN])
+    write(results_db, [JAN, FEB])
+    write(results_db, [JAN], epic="GBPUSD")
+    url = f"sqlite:///{tmp_path / 'signals.db'}"
+    assert results_db.export_signals(to_url=url) == 18
+    assert results_db.export_signals(to_url=url, epic="EURUSD") == 12  # replaces those rows
     cutoff = dt.datetime(2024, 1, 2, 2, 30, tzinfo=dt.timezone.utc)  # fills at 00:00..05:00
-    with results_db._get_engine().connect() as conn:
-        later = conn.execute(select(func.count()).select_from(table)
-                             .where(table.c.timestamp > cutoff)).scalar_one()
-        exact = conn.execute(select(func.count()).select_from(table).where(
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        count = select(func.count()).select_from(table).where(table.c.epic == "EURUSD",
+                                                              table.c.partition_key == JAN)
+        later = conn.execute(count.where(table.c.timestamp > cutoff)).scalar_one()
+        exact = conn.execute(count.where(
             table.c.timestamp == dt.datetime(2024, 1, 2, 3, tzinfo=dt.timezone.utc))).scalar_one()
-        nulls = conn.execute(select(func.count()).select_from(table)
-                             .where(table.c.pnl.is_(None))).scalar_one()
-    assert (later, exact, nulls) == (3, 1, 3)
+        nulls = conn.execute(count.where(table.c.pnl.is_(None))).scalar_one()
+        total = conn.execute(select(func.count()).select_from(table)).scalar_one()
+        exported = pd.read_sql(select(table).where(table.c.epic == "EURUSD")
+                               .order_by(table.c.partition_key, table.c.seq), conn)
+    engine.dispose()
+    assert (later, exact, nulls, total) == (3, 1, 3, 18)
+    assert_same(exported[SIGNAL_COLUMNS].assign(timestamp=pd.to_datetime(
+        exported["timestamp"], utc=True)), signals(results_db)[SIGNAL_COLUMNS])
+    csv = tmp_path / "signals.csv"
+    assert results_db.export_signals(csv=csv, variant="macd_crossover", epic="GBPUSD") == 6
+    from_csv = pd.read_csv(csv, parse_dates=["timestamp"])
+    assert_same(from_csv[SIGNAL_COLUMNS], results_db.read_signals(epic="GBPUSD")[SIGNAL_COLUMNS])
+
+
+def test_a_corrupt_fill_block_names_its_month_and_the_fix(results_db: ResultsDatabase) -> None:
+    from sqlalchemy import update
+
+    from btpipeline.results.tables import fill_blocks
+
+    write(results_db, [JAN, FEB])
+    with results_db._get_engine().begin() as conn:
+        conn.execute(update(fill_blocks).where(fill_blocks.c.partition_key == FEB)
+                     .values(data=b"not a block"))
+    with pytest.raises(ResultsDatabaseError,
+                       match=r"macd_crossover EURUSD for the month 2024-02 .*materialize"):
+        signals(results_db)
+    assert len(signals(results_db, partition_keys=[JAN])) == 6  # other months still read
 
 
 def test_other_timezones_are_stored_as_the_same_instant(results_db: ResultsDatabase) -> None:
@@ -207,14 +239,14 @@ def test_a_nan_price_fails_and_changes_nothing(results_db: ResultsDatabase) -> N
     _assert_unchanged(results_db, before)
 
 
-def test_a_constraint_violation_after_the_delete_rolls_back(results_db: ResultsDatabase) -> None:
+def test_an_unknown_side_is_refused_before_writing(results_db: ResultsDatabase) -> None:
     write(results_db, [JAN, FEB])
     before = _snapshot(results_db)
     fills = make_fills([JAN, FEB], shift=0.5)
-    fills.loc[len(fills) - 1, "side"] = "HOLD"  # only the CHECK constraint catches this
-    with pytest.raises(ResultsDatabaseError, match="side") as caught:
+    fills.loc[len(fills) - 1, "side"] = "HOLD"
+    with pytest.raises(ResultsDatabaseError, match="'side' is 'HOLD' at row 11") as caught:
         write(results_db, [JAN, FEB], run_id="run-2", fills=fills)
-    assert "Nothing was changed" in str(caught.value)
+    assert "Nothing was written" in str(caught.value)
     _assert_unchanged(results_db, before)
 
 

@@ -1,7 +1,8 @@
 """The results schema under Alembic: a database made by the release before variants (tables
 as ``create_tables`` made them, no ``alembic_version``) is upgraded in place when a
 ``ResultsDatabase`` opens it, on SQLite and PostgreSQL; its rows keep their values and gain
-``variant`` (= strategy) and ``params_hash`` (of the stored params)."""
+``variant`` (= strategy) and ``params_hash`` (of the stored params), and its one-row-per-fill
+``backtest_signals`` move into fill blocks that read back identical."""
 
 from __future__ import annotations
 
@@ -21,6 +22,19 @@ initial = importlib.import_module("btpipeline.results.migrations.versions.0001_i
 
 T0 = dt.datetime(2024, 2, 1, tzinfo=dt.timezone.utc)
 PARAMS = {"fast": 12, "slow": 26, "signal": 9, "timeframe": "M1"}
+JAN = T0.replace(month=1)
+FILLS = [  # two months, in the stored rows' seq order (not their insertion order)
+    {"partition_key": "2024-01-01", "timestamp": JAN, "seq": 0, "side": "BUY",
+     "action": "OPEN", "price": 1.1, "size": 100_000.0, "pnl": None},
+    {"partition_key": "2024-01-01", "timestamp": JAN + dt.timedelta(minutes=7, microseconds=5),
+     "seq": 2, "side": "BUY", "action": "OPEN", "price": 1.0999, "size": 100_000.0,
+     "pnl": 0.0},
+    {"partition_key": "2024-01-01", "timestamp": JAN + dt.timedelta(minutes=7), "seq": 1,
+     "side": "SELL", "action": "CLOSE", "price": 1.10013, "size": 100_000.0,
+     "pnl": 12.999999999999996},
+    {"partition_key": "2024-02-01", "timestamp": T0 + dt.timedelta(days=1), "seq": 0,
+     "side": "SELL", "action": "CLOSE", "price": 1.2, "size": 50_000.0, "pnl": -3.25},
+]
 
 
 def _old_release_database(db: ResultsDatabase) -> Engine:
@@ -40,9 +54,9 @@ def _old_release_database(db: ResultsDatabase) -> Engine:
             pnl=12.5))
         conn.execute(insert(tables.tables["backtest_execution_attempts"]).values(
             **run, written_at=T0.replace(tzinfo=None)))
-        conn.execute(insert(tables.tables["backtest_signals"]).values(
-            **key, partition_key="2024-01-01", timestamp=T0.replace(tzinfo=None, month=1),
-            seq=0, side="BUY", action="OPEN", price=1.1, size=100_000.0, pnl=None))
+        conn.execute(insert(tables.tables["backtest_signals"]),
+                     [{**key, **fill, "timestamp": fill["timestamp"].replace(tzinfo=None)}
+                      for fill in FILLS])
         conn.execute(insert(tables.tables["backtest_daily_pnl"]).values(
             **key, partition_key="2024-01-01", day="2024-01-02", pnl=12.5, bars=1440,
             bars_in_market=60))
@@ -61,8 +75,15 @@ def test_a_database_of_the_previous_release_is_upgraded_and_keeps_its_rows(resul
     assert executions[["strategy", "variant", "params_hash"]].values.tolist() == [
         ["macd_crossover", "macd_crossover", digest]]
     assert executions["pnl"].tolist() == [12.5] and executions["params"][0] == PARAMS
-    for frame in (results_db.read_signals(variant="macd_crossover"),
-                  results_db.read_daily_pnl(variant="macd_crossover"),
+    fills = results_db.read_signals(variant="macd_crossover")
+    expected = pd.DataFrame(sorted(FILLS, key=lambda f: (f["partition_key"], f["seq"])))
+    pd.testing.assert_frame_equal(  # moved into fill blocks, bit for bit
+        fills[list(expected.columns)], expected.astype({"pnl": float, "timestamp":
+                                                        "datetime64[ns, UTC]"}))
+    jan = fills["partition_key"] == "2024-01-01"  # February: no execution row holds it
+    assert set(fills["run_id"]) == {"r1"} and set(fills["params_hash"][jan]) == {digest}
+    assert results_db.count_rows()["backtest_signals"] == len(FILLS)
+    for frame in (results_db.read_daily_pnl(variant="macd_crossover"),
                   results_db.read_execution_attempts(variant="macd_crossover")):
         assert frame["variant"].tolist() == ["macd_crossover"]
         assert frame["params_hash"].tolist() == [digest]
