@@ -14,6 +14,13 @@ For each universe (the shipped ``universe.yaml``, and a generated one in a tempo
 
 The generated instruments are index-like CFDs quoted in USD (``IDX01``..``IDX28``), so one USD
 account fits every variant on every instrument. Run: ``python benchmarks/universe_scale.py``.
+
+``--storage --baseline DIR [--years N] [--pg-url URL]`` measures the results storage instead:
+N years of the 24 built-in assets computed and written through ``ResultsDatabase`` by this
+checkout (fill blocks) and by the checkout at DIR (the earlier one-row-per-fill layout), each in
+its own process with its own ``PYTHONPATH``; bytes per fill (SQLite file after VACUUM, or
+PostgreSQL's ``pg_total_relation_size`` of the schema's tables) and write vs compute time per
+asset (see ``storage_main``).
 """
 
 from __future__ import annotations
@@ -127,10 +134,159 @@ def dev_ready_seconds(env: dict[str, str], assets: int, log: Path,
             proc.wait(timeout=10)
 
 
+# -- results storage (``--storage``) -------------------------------------------------------
+STORAGE_EPICS = ("EURUSD", "GBPUSD", "USDJPY", "AUDUSD", "USDCHF", "USDCAD")
+STORAGE_STRATEGIES = ("macd_crossover", "ema_crossover", "rsi_mean_reversion",
+                      "bollinger_breakout")
+
+
+def storage_child(url: str, schema: str | None, years: int) -> None:
+    """Compute and write the 24 built-in assets (6 epics x 4 strategies) over ``years`` years
+    of synthetic M1 candles, each asset's whole range in one ``write_backtest`` (as a
+    single-run backfill writes it), then read each back with ``read_signals``; prints one JSON
+    line per asset. Uses only APIs both layouts have, so it runs under either code base
+    (``PYTHONPATH``)."""
+    import datetime as dt
+
+    from btpipeline.data.synthetic import generate_candles
+    from btpipeline.epics import get_epic
+    from btpipeline.machine.naming import month_key
+    from btpipeline.resources.results_database import ResultsDatabase
+    from btpipeline.strategies import run_backtest
+    from btpipeline.strategies.account import Account
+
+    account = Account(initial_capital=1e9)  # no stop-out: every asset trades all the years
+
+    first = 2025 - years
+    keys = [f"{y}-{m:02d}-01" for y in range(first, 2025) for m in range(1, 13)]
+    db = ResultsDatabase(url=url, db_schema=schema)
+    db.create_schema()
+    for name in STORAGE_EPICS:
+        epic = get_epic(name)
+        candles = generate_candles(epic, dt.date(first, 1, 1), dt.date(2024, 12, 31))
+        span = (int(candles.timestamp[0]), int(candles.timestamp[-1]) + 1)
+        for strategy in STORAGE_STRATEGIES:
+            started = dt.datetime.now(dt.timezone.utc)
+            t0 = time.perf_counter()
+            result = run_backtest(candles, strategy=strategy, params=None, epic=epic,
+                                  start_ns=span[0], end_ns=span[1], account=account)
+            t1 = time.perf_counter()
+            fills = result.fills.assign(partition_key=month_key(result.fills["timestamp"]))
+            daily = result.daily.assign(partition_key=month_key(result.daily["day"]))
+            db.write_backtest(strategy=strategy, epic=name, partition_keys=keys,
+                              run_id="storage-bench", params=dict(result.params),
+                              started_at=started, finished_at=dt.datetime.now(dt.timezone.utc),
+                              metrics=result.metrics, fills=fills, daily=daily)
+            t2 = time.perf_counter()
+            assert len(db.read_signals(variant=strategy, epic=name)) == len(fills)
+            print(json.dumps({"asset": f"{strategy}/{name}", "fills": len(fills),
+                              "compute_s": t1 - t0, "write_s": t2 - t1,
+                              "read_s": time.perf_counter() - t2}), flush=True)
+    db.dispose()
+
+
+def _stored_bytes(url: str, schema: str | None) -> int:
+    """SQLite: the file after VACUUM; PostgreSQL: pg_total_relation_size (heap, TOAST and
+    indexes) of every table in ``schema``."""
+    from sqlalchemy import create_engine, make_url, text
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("VACUUM"))
+        engine.dispose()
+        return Path(str(parsed.database)).stat().st_size
+    engine = create_engine(parsed.set(drivername="postgresql+psycopg"),
+                           isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = :s"),
+                                  {"s": schema}).scalars().all()
+            for table in tables:
+                conn.execute(text(f'VACUUM "{schema}"."{table}"'))
+            return int(conn.execute(text(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = :s AND c.relkind = 'r'"), {"s": schema}).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def _drop_schema(url: str, schema: str) -> None:
+    from sqlalchemy import create_engine, make_url, text
+
+    engine = create_engine(make_url(url).set(drivername="postgresql+psycopg"),
+                           isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()
+
+
+def storage_case(code: Path, url: str, schema: str | None, years: int) -> dict[str, float]:
+    """One layout (the code base at ``code``) on one database: totals over the 24 assets."""
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    done = subprocess.run([sys.executable, __file__, "--storage-child", url, "--years",
+                           str(years), *(["--schema", schema] if schema else [])],
+                          cwd=code, env=env, text=True, capture_output=True, timeout=3600)
+    if done.returncode:
+        raise SystemExit(f"storage child under {code} failed:\n{done.stderr[-3000:]}")
+    assets = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    stored = _stored_bytes(url, schema)
+    if schema:
+        _drop_schema(url, schema)
+    fills = sum(a["fills"] for a in assets)
+    return {"assets": len(assets), "fills": fills, "bytes": stored,
+            "compute_s": statistics.median(a["compute_s"] for a in assets),
+            "write_s": statistics.median(a["write_s"] for a in assets),
+            "read_s": statistics.median(a["read_s"] for a in assets),
+            "write_over_compute": sum(a["write_s"] for a in assets)
+            / sum(a["compute_s"] for a in assets)}
+
+
+def storage_main(years: int, baseline: Path, pg_url: str | None) -> None:
+    """The row layout (``baseline``: a checkout of the code before fill blocks) beside the
+    block layout (this checkout), on SQLite and, with ``pg_url``, on PostgreSQL."""
+    print(f"load average before: {os.getloadavg()}")
+    print("| layout | database | assets | fills | stored MB | bytes/fill | compute s/asset | "
+          "write s/asset | write/compute | read s/asset |\n|---|---|---|---|---|---|---|---|"
+          "---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in ("sqlite", "postgresql") if pg_url else ("sqlite",):
+            for layout, code in (("rows (before)", baseline), ("blocks", REPO)):
+                tag = "rows" if code == baseline else "blocks"
+                if backend == "sqlite":
+                    url, schema = f"sqlite:///{tmp}/{tag}.db", None
+                else:
+                    url, schema = str(pg_url), f"btp_storage_{tag}_{os.getpid()}"
+                r = storage_case(code, url, schema, years)
+                print(f"| {layout} | {backend} | {r['assets']} | {r['fills']} | "
+                      f"{r['bytes'] / 1e6:.1f} | {r['bytes'] / r['fills']:.1f} | "
+                      f"{r['compute_s']:.3f} | {r['write_s']:.3f} | "
+                      f"{r['write_over_compute']:.2f} | {r['read_s']:.3f} |", flush=True)
+    print(f"load average after: {os.getloadavg()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--storage", action="store_true",
+                        help="measure results storage instead (see storage_main)")
+    parser.add_argument("--years", type=int, default=4, help="--storage: years of candles")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="--storage: checkout of the code before fill blocks (row layout)")
+    parser.add_argument("--pg-url", default=None, help="--storage: also on this PostgreSQL")
+    parser.add_argument("--storage-child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--schema", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.storage_child:
+        storage_child(args.storage_child, args.schema, args.years)
+        return
+    if args.storage:
+        if args.baseline is None:
+            parser.error("--storage needs --baseline (a checkout of the row-layout code)")
+        storage_main(args.years, args.baseline.resolve(), args.pg_url)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         cases = {"shipped 6 x 4": REPO / "universe.yaml",
                  "28 x 12": big_universe(Path(tmp) / "universe_28x12.yaml")}

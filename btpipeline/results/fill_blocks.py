@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
@@ -61,19 +62,18 @@ class FillColumns:
         return FillColumns(*(getattr(self, f.name)[index] for f in dataclasses.fields(self)))
 
 
-def codes(values: Sequence[str] | np.ndarray, names: tuple[str, ...], column: str) -> np.ndarray:
+def codes(values: pd.Series, names: tuple[str, ...], column: str) -> np.ndarray:
     """``values`` (already upper-case) as int8 codes into ``names``; an unknown value is refused
     naming its column and row."""
-    array = np.asarray(values, dtype=object)
-    out = np.full(len(array), -1, dtype=np.int8)
+    out = np.full(len(values), -1, dtype=np.int8)
     for code, name in enumerate(names):
-        out[array == name] = code
+        out[(values == name).to_numpy(dtype=bool, na_value=False)] = code
     bad = np.flatnonzero(out < 0)
     if len(bad):
         raise ResultsDatabaseError(
-            f"fills column {column!r} is {array[bad[0]]!r} at row {int(bad[0])} ({len(bad)} "
-            f"row(s) in all); it must be one of {list(names)}. Nothing was written. Fix: "
-            "repair those rows before writing.")
+            f"fills column {column!r} is {values.iloc[bad[0]]!r} at row {int(bad[0])} "
+            f"({len(bad)} row(s) in all); it must be one of {list(names)}. Nothing was "
+            "written. Fix: repair those rows before writing.")
     return out
 
 

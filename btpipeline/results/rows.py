@@ -57,7 +57,7 @@ def _check_frame(frame: pd.DataFrame, name: str, required: Sequence[str],
                 f"{name} column {column!r} is empty (NaN/None) at row {int(bad[0])} "
                 f"({len(bad)} row(s) in all); it may not be. Nothing was written. "
                 "Fix: drop or repair those rows before writing.")
-    stray = sorted(set(frame["partition_key"].astype(str)) - set(keys))
+    stray = sorted(set(pd.unique(frame["partition_key"].astype(str))) - set(keys))
     if stray:
         raise ResultsDatabaseError(
             f"{name} has rows for partition(s) {stray[:5]} outside the ones being written "
@@ -102,19 +102,21 @@ def fill_blocks(fills: pd.DataFrame, keys: Sequence[str], common: Mapping[str, s
     if fills.empty:
         return []
     _check_frame(fills, "fills", FILL_REQUIRED, keys)
-    partition = fills["partition_key"].astype(str).to_numpy(dtype=object)
+    labels, months = pd.factorize(fills["partition_key"].astype(str))
+    order = np.argsort(labels, kind="stable")  # each month's rows, in the order given
+    bounds = np.searchsorted(labels[order], np.arange(len(months) + 1))
     pnl = fills["pnl"] if "pnl" in fills.columns else pd.Series(np.nan, index=fills.index)
     columns = FillColumns(
         timestamp=_timestamps(fills["timestamp"]),
-        side=codes(fills["side"].astype(str).str.upper().to_numpy(dtype=object), SIDES, "side"),
-        action=codes(fills["action"].astype(str).str.upper().to_numpy(dtype=object), ACTIONS,
+        side=codes(fills["side"].astype(str).str.upper().reset_index(drop=True), SIDES, "side"),
+        action=codes(fills["action"].astype(str).str.upper().reset_index(drop=True), ACTIONS,
                      "action"),
         price=fills["price"].astype(float).to_numpy(),
         size=fills["size"].astype(float).to_numpy(),
         pnl=pnl.astype(float).to_numpy())  # NaN: none
     blocks = []
-    for key in sorted(set(partition)):
-        part = columns.take(np.flatnonzero(partition == key))
+    for label, key in sorted(enumerate(str(m) for m in months), key=lambda item: item[1]):
+        part = columns.take(order[bounds[label]:bounds[label + 1]])
         stamps = part.timestamp
         blocks.append({**common, "partition_key": key, "fills": len(part),
                        "first_timestamp": _aware(stamps.min()),

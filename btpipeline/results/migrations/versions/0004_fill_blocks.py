@@ -87,8 +87,8 @@ def _block(rows: Sequence[Any]) -> dict[str, Any]:
     stamps = pd.to_datetime(frame["timestamp"], utc=True).dt.tz_localize(None)
     fills = FillColumns(
         timestamp=stamps.to_numpy(dtype="datetime64[us]"),
-        side=codes(frame["side"].to_numpy(dtype=object), SIDES, "side"),
-        action=codes(frame["action"].to_numpy(dtype=object), ACTIONS, "action"),
+        side=codes(frame["side"], SIDES, "side"),
+        action=codes(frame["action"], ACTIONS, "action"),
         price=frame["price"].astype(float).to_numpy(),
         size=frame["size"].astype(float).to_numpy(),
         pnl=pd.to_numeric(frame["pnl"], errors="coerce").astype(float).to_numpy())
