@@ -48,7 +48,7 @@ def month_key(when: Any) -> Any:
     ``2024-03-17``), or a pandas Series of either (then a Series of keys, computed vectorised).
     """
     if hasattr(when, "dt"):  # a pandas Series of timestamps
-        return when.dt.strftime(_MONTH_KEY_FORMAT)
+        return _month_keys_of_timestamps(when)
     if hasattr(when, "str") or hasattr(when, "astype"):  # a pandas Series of dates or text
         return when.astype(str).str.slice(0, 7) + "-01"
     if isinstance(when, str):
@@ -63,3 +63,19 @@ def month_key(when: Any) -> Any:
 def current_month_key(now: dt.datetime | None = None) -> str:
     """The newest month partition: the current, still-growing month (UTC)."""
     return month_key(now or dt.datetime.now(dt.timezone.utc))
+
+
+def _month_keys_of_timestamps(stamps: Any) -> Any:
+    """A Series of timestamps as a Series of month keys (NaT: missing), formatting each distinct
+    month once: ``Series.dt.strftime`` formats row by row in Python, and on a backtest's fills
+    (~100,000 over four years) that took longer than the backtest itself."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    wall = stamps.dt.tz_localize(None) if stamps.dt.tz is not None else stamps  # as strftime
+    codes, months = pd.factorize(wall.to_numpy(dtype="datetime64[M]"))  # NaT: code -1
+    keys = pa.array([f"{str(month)[:7]}-01" for month in months], pa.string())
+    indices = pa.array(codes.astype(np.int32), mask=codes < 0)
+    text = pa.DictionaryArray.from_arrays(indices, keys).cast(pa.string())
+    return pd.Series(pd.array(text, dtype="str"), index=stamps.index, name=stamps.name)

@@ -51,15 +51,14 @@ def stage_rows(conn: Connection, daily: RowBatch) -> None:
     workers writing at once, SQLite's single write lock is what they queue for. Writing TEMP
     tables takes no lock on the database file. An earlier stage table of this connection is
     dropped first. (Fills need no staging: a month is one block row, encoded before.)"""
-    for table, batch in ((daily_pnl, daily),):
-        name = _stage_name(table)
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
-        if not len(batch):
-            continue
-        columns = ", ".join(_quote(conn, c) for c in batch.names)
-        conn.exec_driver_sql(f"CREATE TABLE {name} AS SELECT {columns} "
-                             f"FROM main.{_quote(conn, table.name)} WHERE 0")
-        _executemany_rows(conn, name, batch)
+    name = _stage_name(daily_pnl)
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+    if not len(daily):
+        return
+    columns = ", ".join(_quote(conn, c) for c in daily.names)
+    conn.exec_driver_sql(f"CREATE TABLE {name} AS SELECT {columns} "
+                         f"FROM main.{_quote(conn, daily_pnl.name)} WHERE 0")
+    _executemany_rows(conn, name, daily)
 
 
 def insert_rows(conn: Connection, blocks: Sequence[Mapping[str, Any]], daily: RowBatch
@@ -70,16 +69,15 @@ def insert_rows(conn: Connection, blocks: Sequence[Mapping[str, Any]], daily: Ro
     the transaction took the write lock."""
     if blocks:
         conn.execute(fill_blocks.insert(), list(blocks))
-    for table, batch in ((daily_pnl, daily),):
-        if not len(batch):
-            continue
-        if conn.dialect.name == "postgresql":
-            _copy_rows(conn, table, batch)
-            continue
-        name, columns = _stage_name(table), ", ".join(_quote(conn, c) for c in batch.names)
-        conn.exec_driver_sql(f"INSERT INTO main.{_quote(conn, table.name)} ({columns}) "
-                             f"SELECT {columns} FROM {name}")
-        conn.exec_driver_sql(f"DROP TABLE {name}")
+    if not len(daily):
+        return
+    if conn.dialect.name == "postgresql":
+        _copy_rows(conn, daily_pnl, daily)
+        return
+    name, columns = _stage_name(daily_pnl), ", ".join(_quote(conn, c) for c in daily.names)
+    conn.exec_driver_sql(f"INSERT INTO main.{_quote(conn, daily_pnl.name)} ({columns}) "
+                         f"SELECT {columns} FROM {name}")
+    conn.exec_driver_sql(f"DROP TABLE {name}")
 
 
 def _stage_name(table: Table) -> str:
