@@ -32,13 +32,15 @@ And one table the live scanner (``btpipeline scanner``) writes:
 
 Why blocks, not a row per fill: fills are written and read a whole month at a time (a run
 replaces its months; reports and tests read variants, epics or months, never one fill), so a
-per-fill B-tree row bought nothing and cost ~88 bytes a fill in SQLite (4 years of the 24
-built-in assets: 509 MB) and more time to write than the backtest took to compute. A block is
-~5-7 bytes a fill and one INSERT per month. It lives in the same database, written in the
-same transaction as the execution row, so writes stay atomic and idempotent on SQLite and
+row per fill, with its repeated keys and its B-tree entry, bought nothing and cost ~200 bytes
+a fill in SQLite (four years of the 24 built-in assets: 544 MB) and 4x longer to write than
+the backtest took to compute. A block is ~5 bytes a fill and one INSERT per month (the whole
+database ~10 bytes a fill, written in a third of the compute time: "Results storage" in
+``benchmarks/universe_scale.md``). It lives in the same database, written in the same
+transaction as the execution row, so writes stay atomic and idempotent on SQLite and
 PostgreSQL alike, and Celery workers on other machines need nothing but the database (no
-shared filesystem, unlike Parquet files beside it). Measured in
-``benchmarks/universe_scale.md`` ("Results storage").
+shared filesystem, as Parquet files beside it would need, nor a second commit to keep in step
+with the SQL one).
 
 Non-finite metrics: a float metric that is ``inf``, ``-inf`` or ``NaN`` (``profit_factor`` with no
 losing trade, ``sharpe`` of a flat equity curve) is stored as **NULL** and read back as ``NaN``.
