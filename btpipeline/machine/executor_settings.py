@@ -163,12 +163,20 @@ class ExecutorSettings(SettingsModel):
         description="Runs at or below this priority (CRITICAL, HIGH, NORMAL, LOW, BULK) may be "
         "paused; higher ones never are.")
     shed_interval_seconds: float = Field(
-        default=0.05, gt=0.0, le=1.0,
-        description="Fast-path sampling interval (0.05 = 20 Hz).")
+        default=0.025, gt=0.0, le=1.0,
+        description="Fast-path sampling interval (0.025 = 40 Hz); it also samples at once "
+        "when the kernel wakes it (shed_kernel_wakeups).")
     shed_cpu_window_seconds: float = Field(
-        default=0.2, gt=0.0,
-        description="CPU use is measured over this trailing window (longer ignores short "
-        "blips); at least shed_interval_seconds.")
+        default=0.1, gt=0.0,
+        description="CPU use and the scanner's run delay are measured over this trailing "
+        "window (longer ignores short blips but reacts later); at least "
+        "shed_interval_seconds.")
+    shed_kernel_wakeups: bool = Field(
+        default=True,
+        description="Let the kernel wake the fast path between samples: inotify on the "
+        "scanner's heartbeat, and a PSI trigger on the scanner's own cgroup v2 group where it "
+        "has one. Off, or where neither is available, it polls every shed_interval_seconds "
+        "(the run's log says which).")
     shed_cpu_threshold: float = Field(
         default=0.85, gt=0.0, le=1.0,
         description="Pause when processes other than this run's workers use more than this "
