@@ -3,7 +3,8 @@
 The levels, their scaling per execution mode and the CLOSED / OPEN / HALF_OPEN machine with
 its hysteresis are the one policy in :mod:`btpipeline.machine.protection`;
 :class:`~btpipeline.executors.load_guard.LoadGuard` feeds it a
-:class:`~btpipeline.monitor.fast_signals.FastSample` every ~50 ms, turned into signals here:
+:class:`~btpipeline.monitor.fast_signals.FastSample` every ~25 ms (and whenever the kernel
+wakes it), turned into signals here:
 
 * CPU: cores' worth used by other processes, as a fraction of the cores this run's workers
   leave free (``free_cores``; 0 in STANDALONE turns the signal off). It also needs a live

@@ -4,8 +4,9 @@ Two guards protect the scanner and both decide with this module:
 
 * the circuit breaker (the ``resource_monitor`` sensor, seconds apart) throttles *queued*
   work through the ``backtests`` pool's slots (``btpipeline.monitor.queue_control``);
-* the executor's fast path (``btpipeline.executors.load_guard``, every 50 ms inside a run)
-  pauses *running* work with SIGSTOP and resumes it with SIGCONT.
+* the executor's fast path (``btpipeline.executors.load_guard``, every 25 ms inside a run and
+  at once when the kernel wakes it) pauses *running* work with SIGSTOP and resumes it with
+  SIGCONT.
 
 Each turns what it measures into :class:`ProtectionSignals`, checks them against one
 :class:`ProtectionLevels` (scaled for the execution mode by :func:`levels_for_mode`, the only

@@ -1,7 +1,8 @@
-"""Sub-second load signals for the executor's fast path (sampled at 20 Hz).
+"""Sub-second load signals for the executor's fast path (sampled at 40 Hz).
 
 The resource-monitor sensor looks every few seconds at 10-second averages; the executor's
-load guard needs to react within 250 ms, so it measures over its own sampling window:
+load guard needs to react within 100 ms, so it measures over its own trailing window
+(``shed_cpu_window_seconds``, 100 ms by default):
 
 * **other CPU**: cores' worth of CPU used by everything *except backtest machinery* (this
   run's process tree, every run's workers, Dagster's own processes), from
@@ -103,7 +104,8 @@ class CpuMeter:
     """CPU used by other processes than ``pids`` over the last ``window_s`` seconds, in cores.
 
     Readings are kept in a short ring so the window can be longer than the sampling interval
-    (a 50 ms tick over a 200 ms window: quick to see a sustained hog, blind to a 100 ms blip).
+    (a 25 ms tick over a 100 ms window: a two-core hog shows within ~50 ms, a one-core blip
+    must last ~85 ms to count).
     """
 
     def __init__(self, window_s: float = 0.2) -> None:
