@@ -147,7 +147,8 @@ class BacktestExecutor(internals.Executor):
         status = Path(cfg.scanner_status_file) if cfg.scanner_status_file else None
         return LoadGuard(
             levels_from_executor_config(cfg), free, interval_s=cfg.shed_interval_seconds,
-            sampler=FastSampler(status, cfg.shed_cpu_window_seconds, measure_cpu=free > 0),
+            sampler=FastSampler(status, cfg.shed_cpu_window_seconds, measure_cpu=free > 0,
+                                burst_window_s=cfg.shed_cpu_burst_window_seconds),
             queue_reader=queue_facts if (cfg.follow_breaker or cfg.preemption_enabled) else None,
             queue_interval_s=cfg.queue_check_interval_seconds,
             kernel_wakeups=cfg.shed_kernel_wakeups)
@@ -228,6 +229,7 @@ class BacktestExecutor(internals.Executor):
 #: ExecutorSettings field -> ProtectionLevels field, for the fast path.
 EXECUTOR_LEVEL_FIELDS = {
     "shed_cpu_threshold": "cpu_fraction",
+    "shed_cpu_burst_threshold": "cpu_burst_fraction",
     "shed_memory_threshold": "memory_fraction",
     "shed_scanner_run_delay_threshold": "scanner_run_delay_fraction",
     "shed_scanner_latency_budget_ms": "scanner_latency_budget_ms",

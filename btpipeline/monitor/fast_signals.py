@@ -52,6 +52,8 @@ class FastSample:
     scanner_budget_ms: float | None = None
     scanner_heartbeat_unix: float | None = None
     scanner_pid: int | None = None
+    other_cpu_burst_cores: float = 0.0  # other processes' CPU over the short burst window
+    burst_window_s: float = 0.0  # 0 when not measured
 
 
 def _busy_seconds(times: psutil._common.scputimes) -> float:  # type: ignore[name-defined]
@@ -108,10 +110,14 @@ class CpuMeter:
     must last ~85 ms to count).
     """
 
-    def __init__(self, window_s: float = 0.2) -> None:
+    def __init__(self, window_s: float = 0.2, burst_s: float | None = None) -> None:
         self._window = window_s
+        self._burst = min(burst_s, window_s) if burst_s else None
+        self._shortest = self._burst or window_s
         self._ring: collections.deque[Reading] = collections.deque()
         self._processes = ProcessCpu()
+        #: ``(cores, window s)`` over the short burst window, from the last call
+        self.last_burst = (0.0, 0.0)
 
     def reset(self) -> None:
         """Forget the readings: the next call takes a fresh baseline."""
@@ -119,8 +125,9 @@ class CpuMeter:
 
     def other_cores(self, pids: Iterable[int], *, record: bool = True) -> tuple[float, float]:
         """``(cores used by others, window seconds)`` over the window ending now; ``(0, 0)``
-        on the first call, which only takes the baseline (with the pids' CPU in it: a
-        baseline without them would count their first window as someone else's load).
+        until the readings span the burst window (or the window): the first call only takes
+        the baseline (with the pids' CPU in it: a baseline without them would count their
+        first window as someone else's load).
         ``record=False`` answers again for other pids without adding a reading."""
         now = Reading(time.monotonic(), time.time(), _busy_seconds(psutil.cpu_times()), {})
         started: dict[int, float] = {}
@@ -130,16 +137,28 @@ class CpuMeter:
                 now.own[pid], started[pid] = cpu
         if record:
             self._processes.forget_except(pids)
-        if not self._ring:
-            self._ring.append(now)
+        if not self._ring or now.mono - self._ring[0].mono < self._shortest:
+            # no figure until the readings span the shortest window: a first window of one
+            # sampling interval would judge a 25 ms blip as a sustained load
+            if not self._ring:
+                self._ring.append(now)
+            self.last_burst = (0.0, 0.0)
             return 0.0, 0.0
         while len(self._ring) > 1 and self._ring[1].mono <= now.mono - self._window:
             self._ring.popleft()
-        then = self._ring[0]
-        own_delta = sum(cpu - self._baseline(then, pid, cpu, started[pid])
-                        for pid, cpu in now.own.items())
+        if self._burst is not None:
+            since = next((r for r in reversed(self._ring) if r.mono <= now.mono - self._burst),
+                         self._ring[0])
+            self.last_burst = self._others(since, now, started)
+        result = self._others(self._ring[0], now, started)
         if record:
             self._ring.append(now)
+        return result
+
+    def _others(self, then: Reading, now: Reading, started: dict[int, float]
+                ) -> tuple[float, float]:
+        own_delta = sum(cpu - self._baseline(then, pid, cpu, started[pid])
+                        for pid, cpu in now.own.items())
         window = max(now.mono - then.mono, 1e-6)
         return max(0.0, (now.busy - then.busy) - own_delta) / window, window
 
@@ -270,8 +289,8 @@ class FastSampler:
     RECHECK_ABOVE_CORES = 0.5
 
     def __init__(self, scanner_status_path: Path | None = None, cpu_window_s: float = 0.2,
-                 *, measure_cpu: bool = True) -> None:
-        self._cpu = CpuMeter(cpu_window_s)
+                 *, measure_cpu: bool = True, burst_window_s: float | None = None) -> None:
+        self._cpu = CpuMeter(cpu_window_s, burst_window_s)
         self._measure_cpu = measure_cpu
         self._scanner = ScannerWatch(scanner_status_path, cpu_window_s)
         self.status_path = scanner_status_path or default_status_path()
@@ -306,10 +325,13 @@ class FastSampler:
         own_pids = list(own_pids)
         own = {os.getpid(), *self._backtest_machinery(), *own_pids}
         other, window = self._cpu.other_cores(own)
-        if other > self.RECHECK_ABOVE_CORES and time.monotonic() - self._machinery_at > 0.05:
+        if (max(other, self._cpu.last_burst[0]) > self.RECHECK_ABOVE_CORES
+                and time.monotonic() - self._machinery_at > 0.05):
             # a run process or worker born since the last listing would count as load: list
             # again and answer for the same window before anything trips on it
             own = {os.getpid(), *self._backtest_machinery(refresh=True), *own_pids}
             other, window = self._cpu.other_cores(own, record=False)
+        burst, burst_window = self._cpu.last_burst
         return FastSample(at=now, window_s=window, other_cpu_cores=other,
-                          memory_fraction=psutil.virtual_memory().percent / 100.0, **scanner)
+                          memory_fraction=psutil.virtual_memory().percent / 100.0,
+                          other_cpu_burst_cores=burst, burst_window_s=burst_window, **scanner)

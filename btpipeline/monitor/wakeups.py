@@ -38,7 +38,7 @@ from pathlib import Path
 
 #: inotify event masks (linux/inotify.h): a file written and closed, renamed or created in
 #: the watched folder (the heartbeat is written to a temp file, then renamed over the status).
-IN_CLOSE_WRITE, IN_MOVED_TO, IN_CREATE = 0x08, 0x80, 0x100
+IN_CLOSE_WRITE, IN_MOVED_TO, IN_CREATE, IN_IGNORED = 0x08, 0x80, 0x100, 0x8000
 IN_NONBLOCK, IN_CLOEXEC = os.O_NONBLOCK, 0o2000000
 #: PSI trigger windows the kernel may take, shortest first: 500 ms needs CAP_SYS_RESOURCE,
 #: 2 s is the unprivileged minimum.
@@ -107,9 +107,11 @@ class HeartbeatWatch:
                 return mine
             offset = 0
             while offset + 16 <= len(data):
-                _wd, _mask, _cookie, size = struct.unpack_from("iIII", data, offset)
+                _wd, mask, _cookie, size = struct.unpack_from("iIII", data, offset)
                 name = data[offset + 16:offset + 16 + size].rstrip(b"\0")
                 mine = mine or name == os.fsencode(self.status_path.name)
+                if mask & IN_IGNORED:  # the folder went away: watch it again once it is back
+                    self._watching = False
                 offset += 16 + size
 
     def close(self) -> None:
