@@ -33,7 +33,6 @@ import select
 import struct
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 #: inotify event masks (linux/inotify.h): a file written and closed, renamed or created in
@@ -192,13 +191,11 @@ class Wakeups:
     """The armed sources; :meth:`wait` blocks until one fires or the timeout passes."""
 
     def __init__(self, status_path: Path | None, *, psi_stall_fraction: float = 0.1,
-                 scanner_pid: Callable[[], int | None] | None = None,
                  heartbeat: bool = True) -> None:
         self._poll = select.poll()
         self.heartbeat: HeartbeatWatch | None = None
         self.trigger: PressureTrigger | None = None
         self._psi_fraction = psi_stall_fraction
-        self._scanner_pid = scanner_pid
         self._trigger_pid: int | None = None
         self._interrupt_r, self._interrupt_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._poll.register(self._interrupt_r, select.POLLIN)

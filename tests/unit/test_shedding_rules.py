@@ -43,6 +43,19 @@ def test_other_processes_filling_the_cores_left_to_them_trip_it():
     assert not trip_reasons(_sample(other_cpu_cores=0.5, **SCANNER), LIMITS, free_cores=1)
 
 
+def test_a_multi_core_burst_trips_before_the_full_window_fills_but_one_process_cannot():
+    """Two cores' worth of others over the short burst window trips at once; one busy process
+    (at most one core) never exceeds the burst level and must hold the full window."""
+    burst = {"burst_window_s": 0.075, **SCANNER}
+    assert trip_reasons(_sample(other_cpu_cores=0.5, other_cpu_burst_cores=1.6, **burst),
+                        LIMITS, free_cores=1) == [
+        "cpu burst 160.0% > 130.0% of the 1 core(s) left beside the backtests, used by others "
+        "over 75 ms"]
+    assert not trip_reasons(_sample(other_cpu_cores=0.5, other_cpu_burst_cores=1.0, **burst),
+                            LIMITS, free_cores=1)
+    assert not trip_reasons(_sample(other_cpu_burst_cores=1.9, **burst), LIMITS, free_cores=0)
+
+
 def test_busy_cores_do_not_trip_it_without_a_live_scanner():
     assert not trip_reasons(_sample(other_cpu_cores=1.9), LIMITS, free_cores=1)
 
