@@ -38,7 +38,8 @@ Both sides in one invocation, interleaved (this script on both, only the package
 
 One side alone: ``python benchmarks/fast_path_reaction.py``. How soon the kernel's PSI
 trigger would wake the guard instead (a fresh cgroup v2 group starting to stall; root):
-``python benchmarks/fast_path_reaction.py --psi 5``. Figures: fast_path_reaction.md.
+``python benchmarks/fast_path_reaction.py --psi 5``. The guard's own CPU: ``--cost 20``.
+Figures: fast_path_reaction.md.
 """
 
 from __future__ import annotations
@@ -203,6 +204,23 @@ def _hog_phase(guard, seconds: float, processes: int, nice: int
     return reactions, held_by_others, unnoticed
 
 
+def _guard_cost(seconds: float) -> None:
+    """The guard's own CPU (this process's, whose main thread only sleeps) while it samples
+    beside a live scanner stand-in and nothing trips."""
+    with tempfile.TemporaryDirectory() as tmp:
+        heartbeat = Heartbeat(Path(tmp) / "scanner" / "status.json")
+        guard, cfg = _guard(heartbeat.path, 1)
+        guard.start()
+        time.sleep(1.0)
+        began, cpu = time.monotonic(), time.process_time()
+        time.sleep(seconds)
+        used, wall = time.process_time() - cpu, time.monotonic() - began
+        guard.stop()
+        heartbeat.stop()
+    print(f"guard every {cfg.shed_interval_seconds * 1000:g} ms: {100 * used / wall:.2f} % of "
+          f"a core over {wall:.0f} s; load average {os.getloadavg()[0]:.2f}")
+
+
 def _psi_wake_latencies(starts: int) -> None:
     """How soon a PSI trigger wakes a poll() after a group starts stalling: a fresh cgroup v2
     group, two busy loops pinned to one CPU moved into it, time from the first spawn to
@@ -255,6 +273,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--count-neighbours", action="store_true",
                         help="count every other process as load (see the docstring)")
+    parser.add_argument("--cost", type=float, default=0.0, metavar="SECONDS",
+                        help="only measure the guard's own CPU beside the scanner stand-in")
     parser.add_argument("--psi", type=int, default=0, metavar="N",
                         help="only measure how soon a PSI trigger wakes a poll, N times")
     args = parser.parse_args()
@@ -267,6 +287,9 @@ def main() -> None:
     if not args.count_neighbours:
         FastSampler.MACHINERY_MARKS = (*FastSampler.MACHINERY_MARKS, *NEIGHBOUR_MARKS)
     rank = _outrank_neighbours()
+    if args.cost:
+        _guard_cost(args.cost)
+        return
     from btpipeline.machine.cores import backtest_cores
     from btpipeline.machine.executor_settings import ExecutorSettings
 
