@@ -86,17 +86,21 @@ class LoadGuard:
     # -- used by the dispatch loop (run thread)
     def start(self) -> None:
         if self._kernel_wakeups:
-            self.wakeups = Wakeups(self._sampler.status_path,
-                                   psi_stall_fraction=self._levels.scanner_run_delay_fraction)
+            try:
+                self.wakeups = Wakeups(self._sampler.status_path,
+                                       psi_stall_fraction=self._levels.scanner_run_delay_fraction)
+            except OSError as exc:  # no fds left, no poll(): the guard still polls
+                self.errors.append(f"kernel wake-ups unavailable, polling only: {exc}")
             status = read_scanner_status(self._sampler.status_path)
-            if status is not None and not status.stopped:
+            if self.wakeups is not None and status is not None and not status.stopped:
                 self.wakeups.arm_pressure(status.pid)
         self._thread.start()
 
     def wakeup_description(self) -> str:
         """What wakes the thread besides its interval, for the run's log."""
         if self.wakeups is None:
-            return f"polling every {self._interval * 1000:g} ms (kernel wake-ups off)"
+            why = "off" if not self._kernel_wakeups else "unavailable"
+            return f"polling every {self._interval * 1000:g} ms (kernel wake-ups {why})"
         return (f"polling every {self._interval * 1000:g} ms, "
                 f"{self.wakeups.describe()}")
 

@@ -197,7 +197,9 @@ class Wakeups:
         self.trigger: PressureTrigger | None = None
         self._psi_fraction = psi_stall_fraction
         self._trigger_pid: int | None = None
-        self._interrupt_r, self._interrupt_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._interrupt_r, self._interrupt_w = os.pipe()  # close-on-exec since Python 3.4
+        for fd in (self._interrupt_r, self._interrupt_w):
+            os.set_blocking(fd, False)
         self._poll.register(self._interrupt_r, select.POLLIN)
         if status_path is not None and heartbeat:
             self.heartbeat = HeartbeatWatch(status_path)
@@ -275,7 +277,7 @@ class Wakeups:
         if self.heartbeat is None:
             missing.append("heartbeat: no status file to watch")
         elif self.heartbeat.fd is None or self.heartbeat.problem:
-            missing.append(f"heartbeat: {self.heartbeat.problem}")
+            missing.append(f"heartbeat: {self.heartbeat.problem or 'closed'}")
         else:
             armed.append(f"the scanner's heartbeat ({self.heartbeat.status_path.parent})")
         if self.trigger is not None:
