@@ -1,8 +1,8 @@
 """Sub-second load signals for the executor's fast path (sampled at 40 Hz).
 
 The resource-monitor sensor looks every few seconds at 10-second averages; the executor's
-load guard needs to react within 100 ms, so it measures over its own trailing window
-(``shed_cpu_window_seconds``, 100 ms by default):
+load guard needs to react within ~100 ms, so it measures over its own trailing windows
+(``shed_cpu_window_seconds``, 200 ms, and the short ``shed_cpu_burst_window_seconds``, 75 ms):
 
 * **other CPU**: cores' worth of CPU used by everything *except backtest machinery* (this
   run's process tree, every run's workers, Dagster's own processes), from
@@ -11,7 +11,9 @@ load guard needs to react within 100 ms, so it measures over its own trailing wi
   threatens the scanner is other load needing more than the cores backtests leave free. A
   paused worker uses no CPU, so the figure while paused predicts what resuming would face (no
   pause/resume flapping). Only counted while a scanner runs: busy cores harm no one
-  latency-critical otherwise.
+  latency-critical otherwise. Over both windows, from one ring of readings: the burst figure
+  has its own, higher level (more than the free cores), so a multi-core hog trips within
+  tens of milliseconds while a single busy process must hold the full window.
 * **scanner**: the live scanner's last tick latency, whether its *next* tick is already
   overdue past the budget (caught before the tick ends), and its run-queue delay over the
   same trailing window from ``/proc/<pid>/schedstat`` (time it was runnable but not running:
@@ -106,8 +108,8 @@ class CpuMeter:
     """CPU used by other processes than ``pids`` over the last ``window_s`` seconds, in cores.
 
     Readings are kept in a short ring so the window can be longer than the sampling interval
-    (a 25 ms tick over a 100 ms window: a two-core hog shows within ~50 ms, a one-core blip
-    must last ~85 ms to count).
+    (a 25 ms tick over a 200 ms window: a one-core blip must last ~170 ms to count), and the
+    same ring gives the figure over the short ``burst_s`` window (:attr:`last_burst`).
     """
 
     def __init__(self, window_s: float = 0.2, burst_s: float | None = None) -> None:
