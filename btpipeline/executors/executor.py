@@ -147,9 +147,11 @@ class BacktestExecutor(internals.Executor):
         status = Path(cfg.scanner_status_file) if cfg.scanner_status_file else None
         return LoadGuard(
             levels_from_executor_config(cfg), free, interval_s=cfg.shed_interval_seconds,
-            sampler=FastSampler(status, cfg.shed_cpu_window_seconds, measure_cpu=free > 0),
+            sampler=FastSampler(status, cfg.shed_cpu_window_seconds, measure_cpu=free > 0,
+                                burst_window_s=cfg.shed_cpu_burst_window_seconds),
             queue_reader=queue_facts if (cfg.follow_breaker or cfg.preemption_enabled) else None,
-            queue_interval_s=cfg.queue_check_interval_seconds)
+            queue_interval_s=cfg.queue_check_interval_seconds,
+            kernel_wakeups=cfg.shed_kernel_wakeups)
 
     def _slot_cores(self) -> list[int | None]:
         available = sorted(os.sched_getaffinity(0))
@@ -227,6 +229,7 @@ class BacktestExecutor(internals.Executor):
 #: ExecutorSettings field -> ProtectionLevels field, for the fast path.
 EXECUTOR_LEVEL_FIELDS = {
     "shed_cpu_threshold": "cpu_fraction",
+    "shed_cpu_burst_threshold": "cpu_burst_fraction",
     "shed_memory_threshold": "memory_fraction",
     "shed_scanner_run_delay_threshold": "scanner_run_delay_fraction",
     "shed_scanner_latency_budget_ms": "scanner_latency_budget_ms",
@@ -254,7 +257,7 @@ def levels_from_executor_config(cfg: ExecutorSettings) -> ProtectionLevels:
 
 
 def _guard_description(guard: LoadGuard, cfg: ExecutorSettings) -> str:
-    return (f"backtest_executor: fast path on ({cfg.shed_interval_seconds * 1000:g} ms sampling, "
+    return (f"backtest_executor: fast path on ({guard.wakeup_description()}; "
             f"{guard.free_cores:g} core(s) left beside the workers, breaker "
             f"{'followed' if cfg.follow_breaker else 'ignored'}, preemption "
             f"{'on' if cfg.preemption_enabled else 'off'}); workers are paused while the "

@@ -1,8 +1,11 @@
 """The executor's fast path: a thread that pauses this run's workers when the scanner needs
 the machine, within a few sampling intervals, and resumes them with hysteresis.
 
-Sensor ticks are seconds apart; this thread samples every ``shed_interval_seconds`` (50 ms by
-default) in the run process itself. On a trip it sends SIGSTOP to every worker's process group
+Sensor ticks are seconds apart; this thread samples every ``shed_interval_seconds`` (25 ms by
+default) in the run process itself, and at once when the kernel wakes it
+(:mod:`btpipeline.monitor.wakeups`: the scanner's heartbeat was rewritten, or a PSI trigger on
+the scanner's own cgroup fired); it blocks in ``poll()`` between samples, never sleeps blind.
+On a trip it sends SIGSTOP to every worker's process group
 (a stopped process uses no CPU and keeps its memory, so the step later resumes exactly where it
 was) and tells the dispatch loop to hold new steps; when healthy again it sends SIGCONT.
 
@@ -30,10 +33,12 @@ from pathlib import Path
 
 from btpipeline.executors.run_queue_view import QueueFacts
 from btpipeline.executors.shedding import fast_signals
+from btpipeline.machine.heartbeat import read_scanner_status
 from btpipeline.machine.pause_points import PauseFlags
 from btpipeline.machine.protection import ProtectionLevels
 from btpipeline.machine.protection_state import CircuitState, ProtectionMachine, ProtectionState
 from btpipeline.monitor.fast_signals import FastSample, FastSampler
+from btpipeline.monitor.wakeups import Wakeups
 
 QueueReader = Callable[[], QueueFacts]
 
@@ -53,12 +58,16 @@ class GuardNotice:
 class LoadGuard:
     """Pauses and resumes the registered worker pids; thread-safe registration."""
 
-    def __init__(self, levels: ProtectionLevels, free_cores: float, *, interval_s: float = 0.05,
+    def __init__(self, levels: ProtectionLevels, free_cores: float, *, interval_s: float = 0.025,
                  sampler: FastSampler | None = None, queue_reader: QueueReader | None = None,
-                 queue_interval_s: float = 1.0) -> None:
+                 queue_interval_s: float = 1.0, kernel_wakeups: bool = True) -> None:
         self.free_cores = free_cores
         self._interval, self._queue_interval = interval_s, queue_interval_s
         self._sampler = sampler or FastSampler()
+        self._levels = levels
+        self._kernel_wakeups = kernel_wakeups
+        self.wakeups: Wakeups | None = None
+        self.woken = 0  # samples taken early because the kernel woke the thread
         self._queue_reader = queue_reader
         self._machine = ProtectionMachine(levels)
         self._lock = threading.Lock()
@@ -76,13 +85,34 @@ class LoadGuard:
 
     # -- used by the dispatch loop (run thread)
     def start(self) -> None:
+        if self._kernel_wakeups:
+            try:
+                self.wakeups = Wakeups(self._sampler.status_path,
+                                       psi_stall_fraction=self._levels.scanner_run_delay_fraction)
+            except OSError as exc:  # no fds left, no poll(): the guard still polls
+                self.errors.append(f"kernel wake-ups unavailable, polling only: {exc}")
+            status = read_scanner_status(self._sampler.status_path)
+            if self.wakeups is not None and status is not None and not status.stopped:
+                self.wakeups.arm_pressure(status.pid)
         self._thread.start()
+
+    def wakeup_description(self) -> str:
+        """What wakes the thread besides its interval, for the run's log."""
+        if self.wakeups is None:
+            why = "off" if not self._kernel_wakeups else "unavailable"
+            return f"polling every {self._interval * 1000:g} ms (kernel wake-ups {why})"
+        return (f"polling every {self._interval * 1000:g} ms, "
+                f"{self.wakeups.describe()}")
 
     def stop(self) -> None:
         """Stop sampling and resume every paused worker (termination, end of run)."""
         self._done.set()
+        if self.wakeups is not None:
+            self.wakeups.interrupt()
         if self._thread.is_alive():
             self._thread.join(2.0)
+        if self.wakeups is not None and not self._thread.is_alive():
+            self.wakeups.close()
         with self._lock:
             self._resume_all()
             self._mark_resumed()
@@ -116,17 +146,32 @@ class LoadGuard:
 
     # -- the thread
     def _run(self) -> None:
-        while not self._done.wait(self._interval):
+        while not self._wait():
             try:
                 self._tick()
             except Exception as exc:  # noqa: BLE001 - a sampling error must not kill the run
                 if len(self.errors) < 10:
                     self.errors.append(f"{type(exc).__name__}: {exc}")
 
+    def _wait(self) -> bool:
+        """Block until the next sample is due or the kernel wakes us; True once stopped."""
+        if self.wakeups is None:
+            return self._done.wait(self._interval)
+        try:
+            if set(self.wakeups.wait(self._interval)) - {"interrupt"}:
+                self.woken += 1
+        except OSError as exc:  # a broken source: back to plain polling, said in the log
+            self.errors.append(f"kernel wake-ups dropped, polling only: {exc}")
+            self.wakeups.close()
+            self.wakeups = None
+        return self._done.is_set()
+
     def _tick(self) -> None:
         with self._lock:
             pids = set(self._pids)
         sample = self._sampler.sample(pids)
+        if self.wakeups is not None:
+            self.wakeups.arm_pressure(sample.scanner_pid)
         facts = self._read_queue()
         now, current = time.monotonic(), self._machine.state
         paused_since = (time.time() - (now - current.since)

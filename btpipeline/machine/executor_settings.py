@@ -163,12 +163,29 @@ class ExecutorSettings(SettingsModel):
         description="Runs at or below this priority (CRITICAL, HIGH, NORMAL, LOW, BULK) may be "
         "paused; higher ones never are.")
     shed_interval_seconds: float = Field(
-        default=0.05, gt=0.0, le=1.0,
-        description="Fast-path sampling interval (0.05 = 20 Hz).")
+        default=0.025, gt=0.0, le=1.0,
+        description="Fast-path sampling interval (0.025 = 40 Hz); it also samples at once "
+        "when the kernel wakes it (shed_kernel_wakeups).")
     shed_cpu_window_seconds: float = Field(
         default=0.2, gt=0.0,
-        description="CPU use is measured over this trailing window (longer ignores short "
-        "blips); at least shed_interval_seconds.")
+        description="CPU use and the scanner's run delay are measured over this trailing "
+        "window (longer ignores short blips but reacts later); at least "
+        "shed_interval_seconds.")
+    shed_cpu_burst_window_seconds: float = Field(
+        default=0.075, gt=0.0,
+        description="A second, short CPU window for multi-core hogs (shed_cpu_burst_threshold); "
+        "at least shed_interval_seconds, at most shed_cpu_window_seconds.")
+    shed_cpu_burst_threshold: float = Field(
+        default=1.3, gt=0.0, le=8.0,
+        description="Pause at once when, over shed_cpu_burst_window_seconds, other processes "
+        "use more than this fraction of the cores the workers leave free (above 1: more than "
+        "those cores hold, which a single busy process cannot do).")
+    shed_kernel_wakeups: bool = Field(
+        default=True,
+        description="Let the kernel wake the fast path between samples: inotify on the "
+        "scanner's heartbeat, and a PSI trigger on the scanner's own cgroup v2 group where it "
+        "has one. Off, or where neither is available, it polls every shed_interval_seconds "
+        "(the run's log says which).")
     shed_cpu_threshold: float = Field(
         default=0.85, gt=0.0, le=1.0,
         description="Pause when processes other than this run's workers use more than this "
@@ -206,6 +223,17 @@ class ExecutorSettings(SettingsModel):
         interval = info.data.get("shed_interval_seconds")
         if interval is not None and value < interval:
             raise ValueError(f"seconds >= shed_interval_seconds ({interval})")
+        return value
+
+    @field_validator("shed_cpu_burst_window_seconds")
+    @classmethod
+    def _burst_window_between(cls, value: float, info: ValidationInfo) -> float:
+        interval = info.data.get("shed_interval_seconds")
+        window = info.data.get("shed_cpu_window_seconds")
+        if interval is not None and value < interval:
+            raise ValueError(f"seconds >= shed_interval_seconds ({interval})")
+        if window is not None and value > window:
+            raise ValueError(f"seconds <= shed_cpu_window_seconds ({window})")
         return value
 
     @property

@@ -4,8 +4,9 @@ Two guards protect the scanner and both decide with this module:
 
 * the circuit breaker (the ``resource_monitor`` sensor, seconds apart) throttles *queued*
   work through the ``backtests`` pool's slots (``btpipeline.monitor.queue_control``);
-* the executor's fast path (``btpipeline.executors.load_guard``, every 50 ms inside a run)
-  pauses *running* work with SIGSTOP and resumes it with SIGCONT.
+* the executor's fast path (``btpipeline.executors.load_guard``, every 25 ms inside a run and
+  at once when the kernel wakes it) pauses *running* work with SIGSTOP and resumes it with
+  SIGCONT.
 
 Each turns what it measures into :class:`ProtectionSignals`, checks them against one
 :class:`ProtectionLevels` (scaled for the execution mode by :func:`levels_for_mode`, the only
@@ -53,6 +54,13 @@ class ProtectionLevels(BaseModel):
         default=0.85, gt=0.0, le=1.0,
         description="Trip when CPU use exceeds this fraction: of the machine for the breaker, "
         "of the cores the workers leave free (used by other processes) for the fast path.")
+    cpu_burst_fraction: float = Field(
+        default=1.3, gt=0.0, le=8.0,
+        description="Trip at once when, over a short burst window, other processes use more "
+        "than this fraction of the cores left free (fast path only). Above 1: more load than "
+        "the free cores hold, which one busy process cannot make, so a single process's blip "
+        "waits for cpu_fraction over the full window while a multi-core hog is caught in "
+        "tens of milliseconds.")
     memory_fraction: float = Field(
         default=0.90, gt=0.0, le=1.0, description="Trip when memory use exceeds this fraction.")
     cpu_pressure_pct: float = Field(
@@ -107,8 +115,8 @@ def levels_for_mode(levels: ProtectionLevels, mode: str | enum.Enum) -> Protecti
     * STANDALONE: no scanner on this machine, backtests may fill every core: CPU never trips
       (memory, pressure and a scanner's own signals still do).
     * CONCURRENT: the levels as configured.
-    * PRIORITY_LIVE: the scanner comes first: CPU x0.8, memory at most 80 %, pressure stall,
-      scanner run delay and latency budget x0.5, resume hold x2.
+    * PRIORITY_LIVE: the scanner comes first: CPU (and CPU burst) x0.8, memory at most 80 %,
+      pressure stall, scanner run delay and latency budget x0.5, resume hold x2.
 
     Why x0.8 for CPU (the breaker used x0.8, the fast path x0.7): PRIORITY_LIVE already caps
     backtests at half the machine's cores, and the breaker's CPU figure counts the backtests
@@ -130,6 +138,7 @@ def levels_for_mode(levels: ProtectionLevels, mode: str | enum.Enum) -> Protecti
     budget = levels.scanner_latency_budget_ms
     return levels.model_copy(update={
         "cpu_fraction": levels.cpu_fraction * PRIORITY_LIVE_CPU_FACTOR,
+        "cpu_burst_fraction": levels.cpu_burst_fraction * PRIORITY_LIVE_CPU_FACTOR,
         "memory_fraction": min(levels.memory_fraction, PRIORITY_LIVE_MEMORY_CAP),
         "cpu_pressure_pct": levels.cpu_pressure_pct * half,
         "scanner_run_delay_fraction": levels.scanner_run_delay_fraction * half,
@@ -145,6 +154,8 @@ class ProtectionSignals:
 
     cpu_fraction: float | None = None
     cpu_scope: str = "the machine"  # what cpu_fraction is a fraction of, for messages
+    cpu_burst_fraction: float | None = None  # the same over the short burst window
+    burst_window_s: float = 0.0
     memory_fraction: float | None = None
     cpu_pressure_pct: float | None = None
     scanner_latency_ms: float | None = None
@@ -163,6 +174,10 @@ def trip_reasons(signals: ProtectionSignals, levels: ProtectionLevels,
     if cpu is not None and cpu > levels.cpu_fraction * scale:
         reasons.append(f"cpu {cpu:.1%} > {levels.cpu_fraction * scale:.1%} of "
                        f"{signals.cpu_scope}")
+    burst = signals.cpu_burst_fraction
+    if burst is not None and burst > levels.cpu_burst_fraction * scale:
+        reasons.append(f"cpu burst {burst:.1%} > {levels.cpu_burst_fraction * scale:.1%} of "
+                       f"{signals.cpu_scope} over {signals.burst_window_s * 1000:.0f} ms")
     memory = signals.memory_fraction
     if memory is not None and memory > levels.memory_fraction * scale:
         reasons.append(f"memory {memory:.0%} > {levels.memory_fraction * scale:.0%}")

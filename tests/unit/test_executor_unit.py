@@ -169,6 +169,9 @@ def test_bad_settings_name_the_field_and_the_fix():
         ExecutorSettings.from_env({}, environ={"BTPIPELINE_SHED_HYSTERESIS": "1.5"})
     with pytest.raises(ExecutorConfigError, match="shed_cpu_window_seconds"):
         ExecutorSettings(shed_interval_seconds=0.5, shed_cpu_window_seconds=0.2)
+    with pytest.raises(ExecutorConfigError, match="shed_cpu_burst_window_seconds.*<= "
+                       "shed_cpu_window_seconds"):
+        ExecutorSettings(shed_cpu_window_seconds=0.2, shed_cpu_burst_window_seconds=0.3)
 
 
 def test_config_is_frozen():

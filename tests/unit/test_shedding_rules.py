@@ -4,7 +4,10 @@ execution mode, and resume hysteresis."""
 from __future__ import annotations
 
 import os
+import subprocess
 import time
+
+import psutil
 
 from btpipeline.executors.executor import levels_from_executor_config
 from btpipeline.executors.shedding import fast_signals
@@ -13,7 +16,7 @@ from btpipeline.machine.executor_settings import ExecutorSettings
 from btpipeline.machine.protection import ProtectionLevels, levels_for_mode
 from btpipeline.machine.protection import trip_reasons as level_reasons
 from btpipeline.machine.protection_state import CircuitState, ProtectionMachine
-from btpipeline.monitor.fast_signals import CpuMeter, FastSample
+from btpipeline.monitor.fast_signals import CpuMeter, FastSample, ProcessTable
 
 LIMITS = levels_from_executor_config(ExecutorSettings())
 
@@ -38,6 +41,19 @@ def test_other_processes_filling_the_cores_left_to_them_trip_it():
         "cpu 95.0% > 85.0% of the 1 core(s) left beside the backtests, used by others"]
     assert trip_reasons(_sample(other_cpu_cores=1.8, **SCANNER), LIMITS, free_cores=2)
     assert not trip_reasons(_sample(other_cpu_cores=0.5, **SCANNER), LIMITS, free_cores=1)
+
+
+def test_a_multi_core_burst_trips_before_the_full_window_fills_but_one_process_cannot():
+    """Two cores' worth of others over the short burst window trips at once; one busy process
+    (at most one core) never exceeds the burst level and must hold the full window."""
+    burst = {"burst_window_s": 0.075, **SCANNER}
+    assert trip_reasons(_sample(other_cpu_cores=0.5, other_cpu_burst_cores=1.6, **burst),
+                        LIMITS, free_cores=1) == [
+        "cpu burst 160.0% > 130.0% of the 1 core(s) left beside the backtests, used by others "
+        "over 75 ms"]
+    assert not trip_reasons(_sample(other_cpu_cores=0.5, other_cpu_burst_cores=1.0, **burst),
+                            LIMITS, free_cores=1)
+    assert not trip_reasons(_sample(other_cpu_burst_cores=1.9, **burst), LIMITS, free_cores=0)
 
 
 def test_busy_cores_do_not_trip_it_without_a_live_scanner():
@@ -126,3 +142,42 @@ def test_cpu_meter_does_not_count_the_given_pids():
     everyone, _ = counting_me.other_cores([])
     own_cores = (time.process_time() - cpu_before) / window
     assert everyone - others > 0.5 * own_cores, (everyone, others, own_cores)
+
+
+def test_machinery_is_this_process_tree_and_processes_with_a_mark():
+    """A grandchild of this process and a detached process whose command line holds a mark
+    are machinery; a detached process without one is load, also when listed again (each
+    process is read once, when first seen)."""
+    table = ProcessTable()
+    child = subprocess.Popen(["sh", "-c", "sleep 600 & wait"])
+    marked = _detached("exec -a btpipeline.executors.worker sleep 600")
+    other = _detached("sleep 600")
+    grandchild = None
+    try:
+        _wait_for_child_of(child.pid)
+        grandchild = psutil.Process(child.pid).children()[0].pid
+        machinery = table.machinery(("btpipeline.executors.worker",))
+        assert {child.pid, grandchild, marked} <= set(machinery)
+        assert other not in machinery
+        assert table.machinery(("btpipeline.executors.worker",)) == machinery
+    finally:
+        for pid in (marked, other, grandchild):
+            if pid is not None:
+                os.kill(pid, 9)
+        child.kill()
+        child.wait()
+
+
+def _detached(script: str) -> int:
+    """A process outside this one's tree (its parent exits at once): the pid."""
+    out = subprocess.run(["sh", "-c", f"bash -c '{script}' >/dev/null 2>&1 & echo $!"],
+                         capture_output=True, text=True, check=True)
+    return int(out.stdout)
+
+
+def _wait_for_child_of(pid: int) -> None:
+    for _ in range(500):
+        if psutil.Process(pid).children():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} started no child")
