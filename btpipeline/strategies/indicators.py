@@ -37,9 +37,7 @@ def ewm(x: np.ndarray, alpha: float) -> np.ndarray:
     x = _as_float(x)
     if x.shape[0] == 0:
         return x.copy()
-    z = alpha * x
-    z[0] = x[0]
-    return decay_recurrence(z, 1.0 - alpha)
+    return decay_recurrence(x, 1.0 - alpha, scale=alpha)
 
 
 def ema(x: np.ndarray, span: float) -> np.ndarray:
