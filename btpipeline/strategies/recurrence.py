@@ -12,7 +12,8 @@ recurrence one level up, with decay ``d**BLOCK`` and ``ceil(n/BLOCK)`` elements,
 function recurses on those ends; each row then needs ``d**(j+1)`` times the previous row's
 true end, which rides along in the same product as one extra column of the input and one
 extra row of the matrix. Per series that is one copy into the padded input, one
-matrix-vector product for the row ends and one matrix product: a few passes over memory.
+matrix-vector product for the row ends and one matrix product: a few passes over memory
+(the products run in pieces of ``PIECE_ROWS`` rows, see there).
 
 Accuracy: each element is a sum of at most ``BLOCK + 1`` products whose weights are at most
 ``max(1, scale)`` in magnitude, so it carries a floating-point error of about ``eps * BLOCK``
@@ -27,6 +28,10 @@ from __future__ import annotations
 import numpy as np
 
 BLOCK = 32
+PIECE_ROWS = 240
+"""Rows per matrix product: small enough (240 x 33 x 32 multiply-adds) that OpenBLAS runs
+it on the calling thread. A sweep's worker processes already keep every core busy; BLAS
+threads competing with them made the products several times slower, not faster."""
 _NEGLIGIBLE_DECAY = 1e-20  # below this, d * y[t-1] is far under one ulp of the scale of y
 
 
@@ -71,9 +76,14 @@ def _rows_recurrence(z: np.ndarray, d: float, scale: float, first: float) -> np.
     weights = _decay_matrix(d, scale)
     padded[0, BLOCK] = 0.0
     if rows > 1:
-        ends = body @ weights[:BLOCK, BLOCK - 1]  # each row's end, started from zero
+        ends = np.empty(rows)  # each row's end, started from zero
+        for lo in range(0, rows, PIECE_ROWS):
+            np.matmul(body[lo:lo + PIECE_ROWS], weights[:BLOCK, BLOCK - 1],
+                      out=ends[lo:lo + PIECE_ROWS])
         ends[0] += first * d ** (BLOCK - 1)
         padded[1:, BLOCK] = _rows_recurrence(ends, d ** BLOCK, 1.0, float(ends[0]))[:-1]
-    y = padded @ weights
+    y = np.empty((rows, BLOCK))
+    for lo in range(0, rows, PIECE_ROWS):
+        np.matmul(padded[lo:lo + PIECE_ROWS], weights, out=y[lo:lo + PIECE_ROWS])
     y[0] += first * d ** np.arange(BLOCK, dtype=np.float64)
     return y.reshape(-1)[:n]
