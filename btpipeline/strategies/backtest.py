@@ -164,7 +164,7 @@ def backtest_metrics(candles: Candles, *, strategy: str | Strategy,
                               size_units=size_units, account=account,
                               max_gap_hours=max_gap_hours, equity_fraction=equity_fraction)
     return SweepMetrics(metrics=_metrics(done, account, epic),
-                        fills=int(done.run.changes.in_range_fills.bar.shape[0]))
+                        fills=done.run.changes.fill_count())
 
 
 def _simulate_backtest(candles: Candles, *, strategy: str | Strategy,
@@ -199,8 +199,8 @@ def _metrics(done: _Simulated, account: Account, epic: Epic) -> dict[str, float]
     """Metrics from the daily figures (account currency, summed per stretch of constant
     position: segments.py) and the closed trades' P&L (converted fill by fill, as in the
     fills frame)."""
-    fills = done.run.changes.in_range_fills
-    closes = account.to_account(epic, fills.pnl[fills.is_close], fills.price[fills.is_close])
+    pnl, price = done.run.changes.closed_trades()
+    closes = account.to_account(epic, pnl, price)
     daily = done.run.daily
     return compute_metrics(daily.pnl, closes, capital=account.initial_capital,
                            bars=daily.bars, bars_in_market=daily.bars_in_market,

@@ -65,32 +65,52 @@ def _running_returns(close: np.ndarray) -> np.ndarray:
     return running
 
 
+OPEN, CLOSE, PREV_CLOSE, RUNNING, PREV_RUNNING = range(5)
+"""Columns of the bar table: a bar's open, close, the previous close (its own open at bar
+0), and (base-currency accounts) X at the bar and at the bar before."""
+
+
+def _bar_table(candles: Candles, by_rate: bool) -> np.ndarray:
+    """One row per bar holding everything a stretch's first bar needs: a stretch costs one
+    row lookup, not one lookup per array (each of which touches a cache line per stretch)."""
+    open_ = np.asarray(candles.open, dtype=np.float64)
+    close = np.asarray(candles.close, dtype=np.float64)
+    table = np.empty((close.shape[0], 5 if by_rate else 3))
+    table[:, OPEN], table[:, CLOSE] = open_, close
+    table[1:, PREV_CLOSE], table[:1, PREV_CLOSE] = close[:-1], open_[:1]
+    if by_rate:
+        running = _running_returns(close)
+        table[:, RUNNING] = running
+        table[1:, PREV_RUNNING], table[:1, PREV_RUNNING] = running[:-1], 0.0
+    return table
+
+
 @dataclass(frozen=True)
 class _Grid:
     """What every run over the same candles and range shares."""
 
     starts: np.ndarray  # absolute index of each in-range day's first bar, then ``hi``
     labels: np.ndarray  # datetime64[D] of each day
-    running: np.ndarray  # X: the close (quote-currency account) or _running_returns
-    reach: float  # max - min of X over the range
+    table: np.ndarray  # _bar_table
+    reach: float  # max - min over the range of X: the close, or _running_returns
 
 
 def _grid(candles: Candles, lo: int, by_rate: bool) -> _Grid:
-    """The run's day grid and running price, memoised per candles and range in a chunk."""
+    """The run's day grid and bar table, memoised per candles and range in a chunk."""
     stamps = np.asarray(candles.timestamp, dtype=np.int64)
     close = np.asarray(candles.close, dtype=np.float64)
-    key = (lo, _address(stamps), _address(np.asarray(candles.open)))
+    key = (lo, _address(stamps), _address(np.asarray(candles.open)), by_rate)
     starts = memoised("segment_day_starts", close, key,
                       lambda: np.append(day_starts(stamps[lo:])[1] + lo, close.shape[0]),
                       counted=False)
     labels = memoised("segment_day_labels", close, key,
                       lambda: day_starts(stamps[lo:])[0].astype(np.int64), counted=False)
-    running = (memoised("segment_running_returns", close, key,
-                        lambda: _running_returns(close), counted=False)
-               if by_rate else close)
-    reach = memoised("segment_reach", close, (*key, by_rate),
-                     lambda: np.array([np.ptp(running[lo:])]), counted=False)
-    return _Grid(starts, labels.astype("datetime64[D]"), running, float(reach[0]))
+    table = memoised("segment_bar_table", close, key, lambda: _bar_table(candles, by_rate),
+                     counted=False)
+    x = table[:, RUNNING if by_rate else CLOSE]
+    reach = memoised("segment_reach", close, key, lambda: np.array([np.ptp(x[lo:])]),
+                     counted=False)
+    return _Grid(starts, labels.astype("datetime64[D]"), table, float(reach[0]))
 
 
 def daily_figures(run: ChangeRun, costs: CostModel, *, by_rate: bool, capital: float,
@@ -103,9 +123,8 @@ def daily_figures(run: ChangeRun, costs: CostModel, *, by_rate: bool, capital: f
         return DailyFigures(np.array([], dtype="datetime64[D]"), np.array([], np.float64),
                             0, 0, True)
     grid = _grid(run.candles, lo, by_rate)
-    open_ = np.asarray(run.candles.open, dtype=np.float64)
-    close = np.asarray(run.candles.close, dtype=np.float64)
-    x = grid.running
+    x_col, x_before_col = (RUNNING, PREV_RUNNING) if by_rate else (CLOSE, PREV_CLOSE)
+    x = grid.table[:, x_col]
 
     # Stretches of constant position: from lo, and from each later change, to the next.
     change, old, new = run.changes.bar, run.changes.old, run.changes.new
@@ -127,10 +146,10 @@ def daily_figures(run: ChangeRun, costs: CostModel, *, by_rate: bool, capital: f
     closes_at[at_change], opens_at[at_change] = prev[at_change] != 0, pos[at_change] != 0
 
     # The first bar of each stretch: exactly the per-bar formula of simulator.py.
-    close_a = close[a]
-    gap = open_[a]
-    gap -= close[a - 1] if a[0] > 0 else np.concatenate([open_[:1], close[a[1:] - 1]])
-    body = close_a - open_[a]
+    rows = np.take(grid.table, a, axis=0)
+    close_a = rows[:, CLOSE]
+    gap = rows[:, OPEN] - rows[:, PREV_CLOSE]
+    body = close_a - rows[:, OPEN]
     if isinstance(run.size, np.ndarray):
         size = run.size[a]
         size_before = run.size[a - 1] if a[0] > 0 else np.concatenate(
@@ -150,28 +169,38 @@ def daily_figures(run: ChangeRun, costs: CostModel, *, by_rate: bool, capital: f
     if by_rate:
         head /= close_a
 
-    # Each stretch's P&L up to the end of its first day goes to that day; a day that starts
-    # inside a stretch (no change at its first bar) gets the stretch's P&L from there.
+    # A stretch's P&L: X from its first bar to its last (the next stretch's "X before").
+    x_a = rows[:, x_col]
+    x_end = np.empty(a.shape[0])
+    x_end[:-1], x_end[-1] = rows[1:, x_before_col], x[hi - 1]
+    whole = x_end - x_a
+    whole *= exposure
+    whole += head
+
+    # Its first day gets it up to that day's last bar; each later day it runs into (a day
+    # whose first bar is not a change) gets it from the day's first bar to the stretch's
+    # end or the day's, whichever comes first.
     starts = grid.starts
-    day = np.searchsorted(starts, a, side="right") - 1
-    x_a = x[a]
-    part = x[np.minimum(b, starts[day + 1]) - 1]
-    part -= x_a
-    part *= exposure
-    part += head
+    day_first = np.searchsorted(a, starts[:-1], side="left")  # first stretch from each day
+    into = np.flatnonzero(a[np.minimum(day_first, a.shape[0] - 1)] != starts[:-1])
+    k = day_first[into] - 1  # the stretch that runs into day ``into``
+    part = whole
+    if into.size:
+        part = whole.copy()
+        crossing, first_into = np.unique(k, return_index=True)
+        day_end = starts[into[first_into]]
+        part[crossing] = exposure[crossing] * (x[day_end - 1] - x_a[crossing]) + head[crossing]
     days = starts.shape[0] - 1
-    pnl = np.bincount(day, weights=part, minlength=days)
-    inside = np.searchsorted(a, starts[1:-1], side="right") - 1  # stretch of each later day
-    later = a[inside] != starts[1:-1]
-    if later.any():
-        k, d = inside[later], np.flatnonzero(later) + 1
-        pnl[d] += exposure[k] * (x[np.minimum(b[k], starts[d + 1]) - 1] - x[starts[d] - 1])
+    has = np.diff(np.append(day_first, a.shape[0])) > 0
+    pnl = np.zeros(days)
+    pnl[has] = np.add.reduceat(part, day_first[has])
+    if into.size:
+        pnl[into] += exposure[k] * (x[np.minimum(b[k], starts[into + 1]) - 1]
+                                    - x[starts[into] - 1])
 
     in_market = int((b - a)[pos != 0].sum())
     clear = True
     if check_stop:
-        whole = exposure * (x[b - 1] - x_a)
-        whole += head
         before = np.cumsum(whole)
         before -= whole
         before += capital

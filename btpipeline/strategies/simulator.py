@@ -129,8 +129,41 @@ def position_changes(targets: np.ndarray) -> PositionChanges:
     return PositionChanges(bar.astype(np.int64, copy=False), old, new)
 
 
-def _fill_events(open_: np.ndarray, changes: PositionChanges, costs: CostModel,
-                 size: float | np.ndarray) -> FillArrays:
+@dataclass(frozen=True)
+class ChangeFills:
+    """Per position change: the price of its CLOSE fill (meaningful where ``old != 0``) and of
+    its OPEN fill (where ``new != 0``), their sizes, and the P&L of the trade its CLOSE ends
+    (0 where there is none). The trade closed at change ``k`` was opened at change ``k-1``:
+    the position is constant in between."""
+
+    close_price: np.ndarray
+    open_price: np.ndarray
+    close_size: float | np.ndarray
+    open_size: float | np.ndarray
+    trade_pnl: np.ndarray
+
+
+def change_fills(open_: np.ndarray, changes: PositionChanges, costs: CostModel,
+                 size: float | np.ndarray) -> ChangeFills:
+    """The fills of ``changes`` at their bars' opens (rules in the module docstring)."""
+    at_open = open_[changes.bar]
+    close_price = at_open + (-changes.old) * costs.price_offset
+    open_price = at_open + changes.new * costs.price_offset
+    close_size: float | np.ndarray = size
+    open_size: float | np.ndarray = size
+    if isinstance(size, np.ndarray):  # a CLOSE ends the position held during the bar before
+        close_size, open_size = size[np.maximum(changes.bar - 1, 0)], size[changes.bar]
+    trade_pnl = np.zeros(changes.bar.shape[0])
+    if trade_pnl.shape[0] > 1:
+        entry_size = open_size[:-1] if isinstance(open_size, np.ndarray) else open_size
+        closed = trade_pnl[1:]
+        np.multiply(changes.old[1:] * entry_size, close_price[1:] - open_price[:-1], out=closed)
+        closed -= 2.0 * costs.commission(entry_size)
+        closed[changes.old[1:] == 0] = 0.0
+    return ChangeFills(close_price, open_price, close_size, open_size, trade_pnl)
+
+
+def _fill_events(changes: PositionChanges, fills: ChangeFills) -> FillArrays:
     """One CLOSE fill per change from a position, then one OPEN fill per change to one."""
     has_close, has_open = changes.old != 0, changes.new != 0
     count = has_close.view(np.int8) + has_open.view(np.int8)
@@ -140,37 +173,22 @@ def _fill_events(open_: np.ndarray, changes: PositionChanges, costs: CostModel,
     bar = np.empty(total, np.int64)
     is_close = np.zeros(total, bool)
     direction = np.empty(total, np.int8)
-    at = first[has_close]
-    bar[at] = changes.bar[has_close]
-    is_close[at] = True
-    direction[at] = -changes.old[has_close]
-    at = (first + has_close)[has_open]
-    bar[at] = changes.bar[has_open]
-    direction[at] = changes.new[has_open]
-    price = open_[bar] + direction * costs.price_offset
-    fill_size = _fill_sizes(size, bar, is_close)
-    pnl = _trade_pnl(price, direction, is_close, costs, fill_size)
-    return FillArrays(bar, direction, is_close, price, pnl, fill_size)
-
-
-def _fill_sizes(size: float | np.ndarray, bar: np.ndarray, is_close: np.ndarray) -> np.ndarray:
-    """A CLOSE fill at bar b closes the position held during b-1; an OPEN one opens b's."""
-    if not isinstance(size, np.ndarray):
-        return np.full(bar.shape[0], size)
-    return np.where(is_close, size[np.maximum(bar - 1, 0)], size[bar])
-
-
-def _trade_pnl(price: np.ndarray, direction: np.ndarray, is_close: np.ndarray,
-               costs: CostModel, fill_size: np.ndarray) -> np.ndarray:
-    """Fills alternate OPEN, CLOSE, OPEN, ... (the simulation starts flat), so the CLOSE at
-    fill 2k+1 closes the trade opened by fill 2k."""
-    pnl = np.zeros(price.shape[0])
-    entry_price, entry_dir = price[0::2], direction[0::2]
-    exits = price[1::2]
-    size = fill_size[0::2][: exits.size]
-    pnl[1::2] = entry_dir[: exits.size] * size * (exits - entry_price[: exits.size])
-    pnl[1::2] -= 2.0 * costs.commission(size)
-    return pnl
+    price = np.empty(total)
+    size = np.empty(total)
+    pnl = np.zeros(total)
+    for at, chosen, side, price_of, size_of, closing in (
+            (first[has_close], has_close, -changes.old, fills.close_price, fills.close_size,
+             True),
+            ((first + has_close)[has_open], has_open, changes.new, fills.open_price,
+             fills.open_size, False)):
+        bar[at] = changes.bar[chosen]
+        is_close[at] = closing
+        direction[at] = side[chosen]
+        price[at] = price_of[chosen]
+        size[at] = size_of[chosen] if isinstance(size_of, np.ndarray) else size_of
+        if closing:
+            pnl[at] = fills.trade_pnl[chosen]
+    return FillArrays(bar, direction, is_close, price, pnl, size)
 
 
 def _bar_pnl(candles: Candles, pos: np.ndarray, prev: np.ndarray, fills: FillArrays,
@@ -237,7 +255,7 @@ def _from_bar(fills: FillArrays, lo: int) -> FillArrays:
 @dataclass(frozen=True)
 class ChangeRun:
     """A simulation reduced to what changes: the candles up to ``end_ns`` (``lo`` is the
-    first in-range bar), the checked targets, the position changes and every fill (warm-up
+    first in-range bar), the checked targets, the position changes and their fills (warm-up
     included), and the size (a number, or one per bar). Its P&L is found per stretch of
     constant position (segments.py), or per bar by ``bar_arrays``."""
 
@@ -245,7 +263,7 @@ class ChangeRun:
     targets: np.ndarray
     lo: int
     changes: PositionChanges
-    fills: FillArrays
+    change_fills: ChangeFills
     size: float | np.ndarray
 
     @property
@@ -253,8 +271,26 @@ class ChangeRun:
         return self.targets.shape[0]
 
     @property
+    def first_change(self) -> int:
+        """Index of the first change at or after ``lo``."""
+        return int(np.searchsorted(self.changes.bar, self.lo, side="left"))
+
     def in_range_fills(self) -> FillArrays:
-        return _from_bar(self.fills, self.lo)
+        """Every fill at bars ``>= lo``, in time order (CLOSE before OPEN at one bar)."""
+        return _from_bar(_fill_events(self.changes, self.change_fills), self.lo)
+
+    def fill_count(self) -> int:
+        """``in_range_fills()``'s length."""
+        k = self.first_change
+        return (int(np.count_nonzero(self.changes.old[k:]))
+                + int(np.count_nonzero(self.changes.new[k:])))
+
+    def closed_trades(self) -> tuple[np.ndarray, np.ndarray]:
+        """The P&L (quote currency) and price of each in-range CLOSE fill, in time order."""
+        k = self.first_change
+        closing = self.changes.old[k:] != 0
+        return (self.change_fills.trade_pnl[k:][closing],
+                self.change_fills.close_price[k:][closing])
 
 
 def simulate_changes(candles: Candles, targets: np.ndarray, *, costs: CostModel,
@@ -269,9 +305,9 @@ def simulate_changes(candles: Candles, targets: np.ndarray, *, costs: CostModel,
     if isinstance(size, np.ndarray):
         size = size[:hi]
     changes = position_changes(targets)
-    fills = _fill_events(np.asarray(candles.open, dtype=np.float64), changes, costs, size)
-    return ChangeRun(candles=candles, targets=targets, lo=lo, changes=changes, fills=fills,
-                     size=size)
+    fills = change_fills(np.asarray(candles.open, dtype=np.float64), changes, costs, size)
+    return ChangeRun(candles=candles, targets=targets, lo=lo, changes=changes,
+                     change_fills=fills, size=size)
 
 
 def bar_arrays(run: ChangeRun, costs: CostModel) -> SimulationArrays:
@@ -279,9 +315,10 @@ def bar_arrays(run: ChangeRun, costs: CostModel) -> SimulationArrays:
     lo, hi = run.lo, run.hi
     pos = held_positions(run.targets)
     prev = np.concatenate([np.zeros(1, np.int8), pos[:-1]]) if hi else pos
-    bar_pnl = _bar_pnl(run.candles, pos, prev, run.fills, costs, run.size)[lo:]
+    fills = _fill_events(run.changes, run.change_fills)
+    bar_pnl = _bar_pnl(run.candles, pos, prev, fills, costs, run.size)[lo:]
     stamps = np.asarray(run.candles.timestamp, dtype=np.int64)
-    kept = run.in_range_fills
+    kept = _from_bar(fills, lo)
     return SimulationArrays(fills=kept, fill_timestamps=stamps[kept.bar], bar_pnl=bar_pnl,
                             timestamps=stamps[lo:], positions=pos[lo:],
                             end_position=int(pos[-1]) if hi else 0)
