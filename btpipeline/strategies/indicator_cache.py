@@ -3,10 +3,10 @@
 A sweep of MACD over 5 fast x 5 slow x 4 signal spans needs 10 distinct EMAs of the close,
 not 200. Inside ``with indicator_cache(candles):`` the indicator helpers of
 :mod:`btpipeline.strategies.indicators` (``ema``, ``wilder_rsi``, ``rolling_mean``,
-``rolling_std``, and ``macd`` through ``ema``) return the series already computed for the same
-function, arguments and input, instead of computing it again. Strategies need no change: a
-strategy that calls the helpers on the candles' fields benefits; one that computes its own
-indicators runs as before, without the cache.
+``rolling_std``, and ``macd``'s line with its ``ema``s) return the series already computed
+for the same function, arguments and input, instead of computing it again. Strategies need
+no change: a strategy that calls the helpers on the candles' fields benefits; one that
+computes its own indicators runs as before, without the cache.
 
 What is cached: only series computed from the candles' own price arrays (``open``, ``high``,
 ``low``, ``close`` of the candles given to the cache, or views of them), keyed by the

@@ -13,7 +13,7 @@ function recurses on those ends; each row then needs ``d**(j+1)`` times the prev
 true end, which rides along in the same product as one extra column of the input and one
 extra row of the matrix. Per series that is one copy into the padded input, one
 matrix-vector product for the row ends and one matrix product: a few passes over memory
-(the products run in pieces of ``PIECE_ROWS`` rows, see there).
+(the matrix product runs in pieces of ``PIECE_ROWS`` rows, see there).
 
 Accuracy: each element is a sum of at most ``BLOCK + 1`` products whose weights are at most
 ``max(1, scale)`` in magnitude, so it carries a floating-point error of about ``eps * BLOCK``
@@ -25,6 +25,8 @@ relative on long series with small and large spans.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 BLOCK = 32
@@ -35,15 +37,18 @@ threads competing with them made the products several times slower, not faster."
 _NEGLIGIBLE_DECAY = 1e-20  # below this, d * y[t-1] is far under one ulp of the scale of y
 
 
+@functools.lru_cache(maxsize=64)
 def _decay_matrix(d: float, scale: float) -> np.ndarray:
     """``(BLOCK + 1) x BLOCK``: ``scale * d**(j-i)`` for ``i <= j`` above, ``d**(j+1)`` (the
-    previous row's end carried into element ``j``) in the last row."""
+    previous row's end carried into element ``j``) in the last row. Read-only: shared by
+    every series with the same decay (a sweep's combinations repeat a few spans)."""
     j = np.arange(BLOCK)
     lag = j[None, :] - j[:, None]
     weights = np.zeros((BLOCK + 1, BLOCK))
     upper = lag >= 0
     weights[:BLOCK][upper] = scale * d ** lag[upper].astype(np.float64)
     weights[BLOCK] = d ** (j + 1.0)
+    weights.setflags(write=False)
     return weights
 
 
@@ -76,10 +81,8 @@ def _rows_recurrence(z: np.ndarray, d: float, scale: float, first: float) -> np.
     weights = _decay_matrix(d, scale)
     padded[0, BLOCK] = 0.0
     if rows > 1:
-        ends = np.empty(rows)  # each row's end, started from zero
-        for lo in range(0, rows, PIECE_ROWS):
-            np.matmul(body[lo:lo + PIECE_ROWS], weights[:BLOCK, BLOCK - 1],
-                      out=ends[lo:lo + PIECE_ROWS])
+        # Each row's end, started from zero (einsum: numpy's own loop, never BLAS threads).
+        ends = np.einsum("ij,j->i", body, weights[:BLOCK, BLOCK - 1])
         ends[0] += first * d ** (BLOCK - 1)
         padded[1:, BLOCK] = _rows_recurrence(ends, d ** BLOCK, 1.0, float(ends[0]))[:-1]
     y = np.empty((rows, BLOCK))
