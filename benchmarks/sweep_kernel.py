@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.append(str(Path(__file__).resolve().parent.parent))  # PYTHONPATH (ab.py) goes first
 
 from benchmarks.peers import BIG_CASH, EPIC, GRID, YEAR, make_data  # noqa: E402
 from btpipeline.data.store import CandleStore  # noqa: E402
