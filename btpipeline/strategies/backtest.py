@@ -15,7 +15,7 @@ from btpipeline.errors import InvalidDateRangeError
 from btpipeline.strategies.account import Account, stop_out_bar
 from btpipeline.strategies.base import Strategy, params_dict
 from btpipeline.strategies.costs import CostModel
-from btpipeline.strategies.daily import daily_pnl, daily_table
+from btpipeline.strategies.daily import daily_table
 from btpipeline.strategies.gaps import (
     DEFAULT_MAX_GAP_HOURS,
     Gap,
@@ -26,10 +26,13 @@ from btpipeline.strategies.gaps import (
 )
 from btpipeline.strategies.metrics import compute_metrics
 from btpipeline.strategies.registry import get_strategy
+from btpipeline.strategies.segments import DailyFigures, daily_figures
 from btpipeline.strategies.simulator import (
+    ChangeRun,
     SimulationArrays,
     SimulationResult,
-    simulate_arrays,
+    bar_arrays,
+    simulate_changes,
     simulation_result,
 )
 from btpipeline.strategies.sizing import check_fraction, equity_fraction_sizes
@@ -85,18 +88,28 @@ class SweepMetrics:
 
 
 @dataclass(frozen=True)
+class _Run:
+    """One simulation of ``_AccountRun``: its fills, its daily figures in the account
+    currency, and the in-range bar at which equity first reached the stop-out level."""
+
+    changes: ChangeRun
+    daily: DailyFigures
+    stop: int | None
+
+
+@dataclass(frozen=True)
 class _Simulated:
-    """A backtest's simulation before any frame is built (shared by ``run_backtest`` and
-    ``backtest_metrics`` so both report exactly the same metrics)."""
+    """A backtest's simulation before any frame or per-bar array is built (shared by
+    ``run_backtest`` and ``backtest_metrics`` so both report exactly the same metrics)."""
 
     strategy: str
     params: dict[str, Any]
     candles: Candles
     starts: np.ndarray
-    arrays: SimulationArrays
-    bar_pnl: np.ndarray
+    run: _Run
     stop: int | None
     sizing: str
+    costs: CostModel
 
 
 def run_backtest(candles: Candles, *, strategy: str | Strategy,
@@ -122,10 +135,12 @@ def run_backtest(candles: Candles, *, strategy: str | Strategy,
                               start_ns=start_ns, end_ns=end_ns, costs=costs,
                               size_units=size_units, account=account,
                               max_gap_hours=max_gap_hours, equity_fraction=equity_fraction)
-    sim = simulation_result(done.arrays)
+    arrays = bar_arrays(done.run.changes, done.costs)
+    sim = simulation_result(arrays)
+    bar_pnl = _account_bar_pnl(done.run.changes, arrays, account, epic)
     fills = sim.fills.assign(pnl=account.to_account(epic, sim.fills["pnl"], sim.fills["price"]))
     return BacktestResult(strategy=done.strategy, epic=epic.name, params=done.params,
-                          fills=fills, daily=daily_table(sim.timestamps, done.bar_pnl,
+                          fills=fills, daily=daily_table(sim.timestamps, bar_pnl,
                                                          sim.positions),
                           metrics=_metrics(done, account, epic),
                           end_position=sim.end_position, simulation=sim, account=account,
@@ -149,7 +164,7 @@ def backtest_metrics(candles: Candles, *, strategy: str | Strategy,
                               size_units=size_units, account=account,
                               max_gap_hours=max_gap_hours, equity_fraction=equity_fraction)
     return SweepMetrics(metrics=_metrics(done, account, epic),
-                        fills=int(done.arrays.fills.bar.shape[0]))
+                        fills=done.run.changes.fill_count())
 
 
 def _simulate_backtest(candles: Candles, *, strategy: str | Strategy,
@@ -168,33 +183,42 @@ def _simulate_backtest(candles: Candles, *, strategy: str | Strategy,
     fraction = None if equity_fraction is None else check_fraction(equity_fraction)
     run = _AccountRun(candles, costs, float(size_units), start_ns, end_ns, epic, account,
                       fraction)
-    arrays, bar_pnl, stop = run.simulate(targets)
-    if stop is not None:  # stop trading: flat from the next bar's open on
+    first = run.simulate(targets)
+    final = first
+    if first.stop is not None:  # stop trading: flat from the next bar's open on
         stopped = np.array(targets, dtype=np.int8)
-        stopped[run.first_bar + stop:] = 0
-        arrays, bar_pnl, _ = run.simulate(stopped)
+        stopped[run.first_bar + first.stop:] = 0
+        final = run.simulate(stopped, check_stop=False)
     return _Simulated(strategy=chosen.name, params=params_dict(used), candles=candles,
-                      starts=starts, arrays=arrays, bar_pnl=bar_pnl, stop=stop,
+                      starts=starts, run=final, stop=first.stop, costs=costs,
                       sizing=(f"units {float(size_units):g}" if fraction is None
                               else f"equity_fraction {fraction:g}"))
 
 
 def _metrics(done: _Simulated, account: Account, epic: Epic) -> dict[str, float]:
-    """Metrics from the arrays: daily sums of the account-currency bar P&L and the closed
-    trades' P&L (converted fill by fill, as in the fills frame)."""
-    fills = done.arrays.fills
-    closes = account.to_account(epic, fills.pnl[fills.is_close], fills.price[fills.is_close])
-    days, pnl = daily_pnl(done.arrays.timestamps, done.bar_pnl)
-    return compute_metrics(pnl, closes, capital=account.initial_capital,
-                           bars=int(done.arrays.timestamps.shape[0]),
-                           bars_in_market=int(np.count_nonzero(done.arrays.positions)),
-                           days=days)
+    """Metrics from the daily figures (account currency, summed per stretch of constant
+    position: segments.py) and the closed trades' P&L (converted fill by fill, as in the
+    fills frame)."""
+    pnl, price = done.run.changes.closed_trades()
+    closes = account.to_account(epic, pnl, price)
+    daily = done.run.daily
+    return compute_metrics(daily.pnl, closes, capital=account.initial_capital,
+                           bars=daily.bars, bars_in_market=daily.bars_in_market,
+                           days=daily.days)
+
+
+def _account_bar_pnl(run: ChangeRun, arrays: SimulationArrays, account: Account,
+                     epic: Epic) -> np.ndarray:
+    """The in-range bar P&L of ``arrays`` in the account currency."""
+    close = np.asarray(run.candles.close, dtype=np.float64)[run.lo:run.hi]
+    return account.to_account(epic, arrays.bar_pnl, close)
 
 
 @dataclass(frozen=True)
 class _AccountRun:
-    """One simulation setting; ``simulate`` also returns the in-range bar P&L in the account
-    currency and the first bar (in-range index) at or below the stop-out level."""
+    """One simulation setting; ``simulate`` returns the run's fills, its daily figures in
+    the account currency and the first bar (in-range index) at or below the stop-out level
+    (None when ``check_stop`` is False)."""
 
     candles: Candles
     costs: CostModel
@@ -209,15 +233,21 @@ class _AccountRun:
     def first_bar(self) -> int:
         return int(np.searchsorted(self.candles.timestamp, self.start_ns, side="left"))
 
-    def simulate(self, targets: np.ndarray) -> tuple[SimulationArrays, np.ndarray, int | None]:
-        lo = self.first_bar
+    def simulate(self, targets: np.ndarray, check_stop: bool = True) -> _Run:
         size: float | np.ndarray = self.size
         if self.fraction is not None:
-            size = equity_fraction_sizes(self.candles, targets, first_bar=lo,
+            size = equity_fraction_sizes(self.candles, targets, first_bar=self.first_bar,
                                          fraction=self.fraction, costs=self.costs,
                                          epic=self.epic, account=self.account)
-        sim = simulate_arrays(self.candles, targets, costs=self.costs, size_units=size,
-                              start_ns=self.start_ns, end_ns=self.end_ns)
-        close = np.asarray(self.candles.close, dtype=np.float64)[lo:lo + sim.bar_pnl.shape[0]]
-        bar_pnl = self.account.to_account(self.epic, sim.bar_pnl, close)
-        return sim, bar_pnl, stop_out_bar(bar_pnl, self.account)
+        run = simulate_changes(self.candles, targets, costs=self.costs, size_units=size,
+                               start_ns=self.start_ns, end_ns=self.end_ns)
+        by_rate = self.account.currency != self.epic.quote_currency
+        daily = daily_figures(run, self.costs, by_rate=by_rate,
+                              capital=self.account.initial_capital,
+                              stop_equity=self.account.stop_out_equity, check_stop=check_stop)
+        stop = None
+        if check_stop and not daily.clear_of_stop:  # near the level: decide bar by bar
+            bar_pnl = _account_bar_pnl(run, bar_arrays(run, self.costs), self.account,
+                                       self.epic)
+            stop = stop_out_bar(bar_pnl, self.account)
+        return _Run(changes=run, daily=daily, stop=stop)

@@ -68,7 +68,7 @@ def events_to_state(long_entry: np.ndarray, long_exit: np.ndarray,
 
 def sign_targets(diff: np.ndarray) -> np.ndarray:
     """+1 where ``diff > 0``, -1 where ``diff < 0``, 0 where equal or NaN."""
-    return (np.greater(diff, 0).astype(np.int8) - np.less(diff, 0).astype(np.int8))
+    return np.greater(diff, 0).view(np.int8) - np.less(diff, 0).view(np.int8)
 
 
 class Strategy(ABC):

@@ -16,7 +16,7 @@ def daily_table(timestamps: np.ndarray, bar_pnl: np.ndarray, positions: np.ndarr
         return pd.DataFrame({"day": pd.Series(dtype=object), "pnl": pd.Series(dtype=np.float64),
                              "bars": pd.Series(dtype=np.int64),
                              "bars_in_market": pd.Series(dtype=np.int64)})
-    days, starts = _day_starts(timestamps)
+    days, starts = day_starts(timestamps)
     bars = np.diff(np.append(starts, timestamps.shape[0])).astype(np.int64)
     in_market = np.add.reduceat((positions != 0).astype(np.int64), starts)
     return pd.DataFrame({
@@ -27,11 +27,19 @@ def daily_table(timestamps: np.ndarray, bar_pnl: np.ndarray, positions: np.ndarr
     })
 
 
-def _day_starts(timestamps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The UTC dates (``datetime64[D]``) that have bars and the index of each one's first bar."""
-    day = np.floor_divide(timestamps, NS_PER_DAY)
-    starts = np.concatenate([[0], np.flatnonzero(np.diff(day)) + 1])
-    return day[starts].astype("datetime64[D]"), starts
+def day_starts(timestamps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The UTC dates (``datetime64[D]``) that have bars and the index of each one's first bar
+    (timestamps increasing): one binary search per calendar day, not a pass over the bars."""
+    stamps = np.asarray(timestamps, dtype=np.int64)
+    if stamps.shape[0] == 0:
+        return np.array([], dtype="datetime64[D]"), np.array([], dtype=np.int64)
+    first, last = int(stamps[0]) // NS_PER_DAY, int(stamps[-1]) // NS_PER_DAY
+    calendar = np.arange(first, last + 1, dtype=np.int64)
+    starts = np.searchsorted(stamps, calendar * NS_PER_DAY, side="left")
+    starts[0] = 0
+    ends = np.append(starts[1:], stamps.shape[0])
+    has_bars = starts < ends
+    return calendar[has_bars].astype("datetime64[D]"), starts[has_bars].astype(np.int64)
 
 
 def daily_pnl(timestamps: np.ndarray, bar_pnl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -39,5 +47,5 @@ def daily_pnl(timestamps: np.ndarray, bar_pnl: np.ndarray) -> tuple[np.ndarray, 
     the same sums, for callers that need only the metrics (sweeps)."""
     if timestamps.shape[0] == 0:
         return np.array([], dtype="datetime64[D]"), np.array([], dtype=np.float64)
-    days, starts = _day_starts(timestamps)
+    days, starts = day_starts(timestamps)
     return days, np.add.reduceat(bar_pnl, starts)

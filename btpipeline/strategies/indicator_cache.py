@@ -3,10 +3,10 @@
 A sweep of MACD over 5 fast x 5 slow x 4 signal spans needs 10 distinct EMAs of the close,
 not 200. Inside ``with indicator_cache(candles):`` the indicator helpers of
 :mod:`btpipeline.strategies.indicators` (``ema``, ``wilder_rsi``, ``rolling_mean``,
-``rolling_std``, and ``macd`` through ``ema``) return the series already computed for the same
-function, arguments and input, instead of computing it again. Strategies need no change: a
-strategy that calls the helpers on the candles' fields benefits; one that computes its own
-indicators runs as before, without the cache.
+``rolling_std``, and ``macd``'s line with its ``ema``s) return the series already computed
+for the same function, arguments and input, instead of computing it again. Strategies need
+no change: a strategy that calls the helpers on the candles' fields benefits; one that
+computes its own indicators runs as before, without the cache.
 
 What is cached: only series computed from the candles' own price arrays (``open``, ``high``,
 ``low``, ``close`` of the candles given to the cache, or views of them), keyed by the
@@ -79,9 +79,10 @@ class IndicatorCache:
         return None
 
     def get_or_compute(self, function: str, source: np.ndarray, args: tuple[Hashable, ...],
-                       compute: Callable[[], np.ndarray]) -> np.ndarray:
+                       compute: Callable[[], np.ndarray], counted: bool = True) -> np.ndarray:
         """The memoised ``compute()`` for ``function(source, *args)``, or ``compute()`` itself
-        when ``source`` is not one of the candles' price arrays."""
+        when ``source`` is not one of the candles' price arrays. ``counted=False`` keeps the
+        lookup out of ``hits`` and ``misses`` (which count indicator series)."""
         input_key = self._input_key(source)
         if input_key is None:
             return compute()
@@ -89,9 +90,9 @@ class IndicatorCache:
         cached = self._values.get(key)
         if cached is not None:
             self._values.move_to_end(key)
-            self.hits += 1
+            self.hits += counted
             return cached
-        self.misses += 1
+        self.misses += counted
         value = compute()
         value.setflags(write=False)
         self._store(key, value)
@@ -131,9 +132,10 @@ def indicator_cache(candles: Candles,
 
 
 def memoised(function: str, source: np.ndarray, args: tuple[Hashable, ...],
-             compute: Callable[[], np.ndarray]) -> np.ndarray:
-    """``compute()``, through the active cache when there is one."""
+             compute: Callable[[], np.ndarray], counted: bool = True) -> np.ndarray:
+    """``compute()``, through the active cache when there is one. The simulation's own
+    per-candles arrays (segments.py: day starts, price ranges) pass ``counted=False``."""
     cache = _ACTIVE.get()
     if cache is None:
         return compute()
-    return cache.get_or_compute(function, source, args, compute)
+    return cache.get_or_compute(function, source, args, compute, counted)

@@ -37,9 +37,7 @@ def ewm(x: np.ndarray, alpha: float) -> np.ndarray:
     x = _as_float(x)
     if x.shape[0] == 0:
         return x.copy()
-    z = alpha * x
-    z[0] = x[0]
-    return decay_recurrence(z, 1.0 - alpha)
+    return decay_recurrence(x, 1.0 - alpha, scale=alpha)
 
 
 def ema(x: np.ndarray, span: float) -> np.ndarray:
@@ -118,6 +116,9 @@ def _rolling_std(x: np.ndarray, window: int, ddof: int) -> np.ndarray:
 
 
 def macd(close: np.ndarray, fast: int, slow: int, signal: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(macd_line, signal_line)``: EMA(fast) - EMA(slow), and the EMA(signal) of that line."""
-    line = ema(close, fast) - ema(close, slow)
+    """``(macd_line, signal_line)``: EMA(fast) - EMA(slow), and the EMA(signal) of that line.
+    In a sweep chunk the line is shared too: grids repeat each (fast, slow) pair for every
+    signal span."""
+    line = memoised("macd_line", close, (float(fast), float(slow)),
+                    lambda: ema(close, fast) - ema(close, slow))
     return line, ema(line, signal)

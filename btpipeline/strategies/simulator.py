@@ -74,9 +74,9 @@ def _check_inputs(candles: Candles, targets: np.ndarray,
         raise InvalidParameterError(
             f"Invalid targets: expected one per candle ({len(candles)}), got shape "
             f"{targets.shape}. Fix: pass the strategy's target_positions(candles, params).")
-    as_int8 = targets.astype(np.int8)
-    if targets.size and not ((as_int8 == targets).all() and -1 <= as_int8.min()
-                             and as_int8.max() <= 1):
+    as_int8 = targets if targets.dtype == np.int8 else targets.astype(np.int8)
+    if targets.size and not ((as_int8 is targets or (as_int8 == targets).all())
+                             and -1 <= as_int8.min() and as_int8.max() <= 1):
         raise InvalidParameterError(
             "Invalid targets: expected values in {-1, 0, +1}, got values from "
             f"{targets.min()!r} to {targets.max()!r}. Fix: clip the strategy's output to -1..+1.")
@@ -102,40 +102,93 @@ def held_positions(targets: np.ndarray) -> np.ndarray:
     return pos
 
 
-def _fill_events(open_: np.ndarray, pos: np.ndarray, prev: np.ndarray,
-                 costs: CostModel, size: float | np.ndarray) -> FillArrays:
-    changed = pos != prev
-    close_bar = np.flatnonzero(changed & (prev != 0))
-    open_bar = np.flatnonzero(changed & (pos != 0))
-    bar = np.concatenate([close_bar, open_bar])
-    is_close = np.concatenate([np.ones(close_bar.size, bool), np.zeros(open_bar.size, bool)])
-    order = np.argsort(bar * 2 + ~is_close, kind="stable")
-    bar, is_close = bar[order], is_close[order]
-    direction = np.where(is_close, -prev[bar], pos[bar]).astype(np.int8)
-    price = open_[bar] + direction * costs.price_offset
-    fill_size = _fill_sizes(size, bar, is_close)
-    pnl = _trade_pnl(price, direction, is_close, costs, fill_size)
-    return FillArrays(bar, direction, is_close, price, pnl, fill_size)
+@dataclass(frozen=True)
+class PositionChanges:
+    """The bars at which the held position changes (from ``old`` to ``new``), in time order:
+    positions are constant between them, so a simulation needs only these, not one value
+    per bar. Bar 0 starts flat and is never a change."""
+
+    bar: np.ndarray  # int64
+    old: np.ndarray  # int8
+    new: np.ndarray  # int8
 
 
-def _fill_sizes(size: float | np.ndarray, bar: np.ndarray, is_close: np.ndarray) -> np.ndarray:
-    """A CLOSE fill at bar b closes the position held during b-1; an OPEN one opens b's."""
-    if not isinstance(size, np.ndarray):
-        return np.full(bar.shape[0], size)
-    return np.where(is_close, size[np.maximum(bar - 1, 0)], size[bar])
+def position_changes(targets: np.ndarray) -> PositionChanges:
+    """Where ``held_positions(targets)`` changes: bar ``k`` holds ``targets[k-1]``, so it
+    changes at ``k >= 2`` where ``targets[k-1] != targets[k-2]``, and at 1 if ``targets[0]``
+    is not flat. One pass over the int8 targets."""
+    n = targets.shape[0]
+    bar = np.flatnonzero(targets[1:n - 1] != targets[:n - 2])
+    bar += 2
+    if n >= 2 and targets[0] != 0:
+        bar = np.concatenate([np.ones(1, bar.dtype), bar])
+    new = targets[bar - 1]
+    old = targets[np.maximum(bar - 2, 0)]
+    if bar.size and bar[0] == 1:
+        old[0] = 0
+    return PositionChanges(bar.astype(np.int64, copy=False), old, new)
 
 
-def _trade_pnl(price: np.ndarray, direction: np.ndarray, is_close: np.ndarray,
-               costs: CostModel, fill_size: np.ndarray) -> np.ndarray:
-    """Fills alternate OPEN, CLOSE, OPEN, ... (the simulation starts flat), so the CLOSE at
-    fill 2k+1 closes the trade opened by fill 2k."""
-    pnl = np.zeros(price.shape[0])
-    entry_price, entry_dir = price[0::2], direction[0::2]
-    exits = price[1::2]
-    size = fill_size[0::2][: exits.size]
-    pnl[1::2] = entry_dir[: exits.size] * size * (exits - entry_price[: exits.size])
-    pnl[1::2] -= 2.0 * costs.commission(size)
-    return pnl
+@dataclass(frozen=True)
+class ChangeFills:
+    """Per position change: the price of its CLOSE fill (meaningful where ``old != 0``) and of
+    its OPEN fill (where ``new != 0``), their sizes, and the P&L of the trade its CLOSE ends
+    (0 where there is none). The trade closed at change ``k`` was opened at change ``k-1``:
+    the position is constant in between."""
+
+    close_price: np.ndarray
+    open_price: np.ndarray
+    close_size: float | np.ndarray
+    open_size: float | np.ndarray
+    trade_pnl: np.ndarray
+
+
+def change_fills(open_: np.ndarray, changes: PositionChanges, costs: CostModel,
+                 size: float | np.ndarray) -> ChangeFills:
+    """The fills of ``changes`` at their bars' opens (rules in the module docstring)."""
+    at_open = open_[changes.bar]
+    close_price = at_open + (-changes.old) * costs.price_offset
+    open_price = at_open + changes.new * costs.price_offset
+    close_size: float | np.ndarray = size
+    open_size: float | np.ndarray = size
+    if isinstance(size, np.ndarray):  # a CLOSE ends the position held during the bar before
+        close_size, open_size = size[np.maximum(changes.bar - 1, 0)], size[changes.bar]
+    trade_pnl = np.zeros(changes.bar.shape[0])
+    if trade_pnl.shape[0] > 1:
+        entry_size = open_size[:-1] if isinstance(open_size, np.ndarray) else open_size
+        closed = trade_pnl[1:]
+        np.multiply(changes.old[1:] * entry_size, close_price[1:] - open_price[:-1], out=closed)
+        closed -= 2.0 * costs.commission(entry_size)
+        closed[changes.old[1:] == 0] = 0.0
+    return ChangeFills(close_price, open_price, close_size, open_size, trade_pnl)
+
+
+def _fill_events(changes: PositionChanges, fills: ChangeFills) -> FillArrays:
+    """One CLOSE fill per change from a position, then one OPEN fill per change to one."""
+    has_close, has_open = changes.old != 0, changes.new != 0
+    count = has_close.view(np.int8) + has_open.view(np.int8)
+    first = np.cumsum(count, dtype=np.int64)
+    total = int(first[-1]) if first.size else 0
+    first -= count
+    bar = np.empty(total, np.int64)
+    is_close = np.zeros(total, bool)
+    direction = np.empty(total, np.int8)
+    price = np.empty(total)
+    size = np.empty(total)
+    pnl = np.zeros(total)
+    for at, chosen, side, price_of, size_of, closing in (
+            (first[has_close], has_close, -changes.old, fills.close_price, fills.close_size,
+             True),
+            ((first + has_close)[has_open], has_open, changes.new, fills.open_price,
+             fills.open_size, False)):
+        bar[at] = changes.bar[chosen]
+        is_close[at] = closing
+        direction[at] = side[chosen]
+        price[at] = price_of[chosen]
+        size[at] = size_of[chosen] if isinstance(size_of, np.ndarray) else size_of
+        if closing:
+            pnl[at] = fills.trade_pnl[chosen]
+    return FillArrays(bar, direction, is_close, price, pnl, size)
 
 
 def _bar_pnl(candles: Candles, pos: np.ndarray, prev: np.ndarray, fills: FillArrays,
@@ -192,15 +245,57 @@ def _fills_frame(arrays: SimulationArrays) -> pd.DataFrame:
     }, columns=FILL_COLUMNS)
 
 
-def _in_range(fills: FillArrays, keep: np.ndarray) -> FillArrays:
+def _from_bar(fills: FillArrays, lo: int) -> FillArrays:
+    """The fills at bars ``>= lo`` (fills are in bar order)."""
+    keep = slice(int(np.searchsorted(fills.bar, lo, side="left")), None)
     return FillArrays(fills.bar[keep], fills.direction[keep], fills.is_close[keep],
-                  fills.price[keep], fills.pnl[keep], fills.size[keep])
+                      fills.price[keep], fills.pnl[keep], fills.size[keep])
 
 
-def simulate_arrays(candles: Candles, targets: np.ndarray, *, costs: CostModel,
-                    size_units: float | np.ndarray, start_ns: int,
-                    end_ns: int) -> SimulationArrays:
-    """``simulate`` without its DataFrames (rules in the module docstring)."""
+@dataclass(frozen=True)
+class ChangeRun:
+    """A simulation reduced to what changes: the candles up to ``end_ns`` (``lo`` is the
+    first in-range bar), the checked targets, the position changes and their fills (warm-up
+    included), and the size (a number, or one per bar). Its P&L is found per stretch of
+    constant position (segments.py), or per bar by ``bar_arrays``."""
+
+    candles: Candles
+    targets: np.ndarray
+    lo: int
+    changes: PositionChanges
+    change_fills: ChangeFills
+    size: float | np.ndarray
+
+    @property
+    def hi(self) -> int:
+        return self.targets.shape[0]
+
+    @property
+    def first_change(self) -> int:
+        """Index of the first change at or after ``lo``."""
+        return int(np.searchsorted(self.changes.bar, self.lo, side="left"))
+
+    def in_range_fills(self) -> FillArrays:
+        """Every fill at bars ``>= lo``, in time order (CLOSE before OPEN at one bar)."""
+        return _from_bar(_fill_events(self.changes, self.change_fills), self.lo)
+
+    def fill_count(self) -> int:
+        """``in_range_fills()``'s length."""
+        k = self.first_change
+        return (int(np.count_nonzero(self.changes.old[k:]))
+                + int(np.count_nonzero(self.changes.new[k:])))
+
+    def closed_trades(self) -> tuple[np.ndarray, np.ndarray]:
+        """The P&L (quote currency) and price of each in-range CLOSE fill, in time order."""
+        k = self.first_change
+        closing = self.changes.old[k:] != 0
+        return (self.change_fills.trade_pnl[k:][closing],
+                self.change_fills.close_price[k:][closing])
+
+
+def simulate_changes(candles: Candles, targets: np.ndarray, *, costs: CostModel,
+                     size_units: float | np.ndarray, start_ns: int, end_ns: int) -> ChangeRun:
+    """The fills of ``simulate`` (rules in the module docstring), without any per-bar array."""
     targets = _check_inputs(candles, targets, size_units)
     size: float | np.ndarray = (np.asarray(size_units, dtype=np.float64)
                                 if isinstance(size_units, np.ndarray) else float(size_units))
@@ -209,15 +304,32 @@ def simulate_arrays(candles: Candles, targets: np.ndarray, *, costs: CostModel,
     candles, targets = candles.take(slice(0, hi)), targets[:hi]
     if isinstance(size, np.ndarray):
         size = size[:hi]
-    pos = held_positions(targets)
+    changes = position_changes(targets)
+    fills = change_fills(np.asarray(candles.open, dtype=np.float64), changes, costs, size)
+    return ChangeRun(candles=candles, targets=targets, lo=lo, changes=changes,
+                     change_fills=fills, size=size)
+
+
+def bar_arrays(run: ChangeRun, costs: CostModel) -> SimulationArrays:
+    """``run``'s in-range fills with the P&L, timestamps and positions of every in-range bar."""
+    lo, hi = run.lo, run.hi
+    pos = held_positions(run.targets)
     prev = np.concatenate([np.zeros(1, np.int8), pos[:-1]]) if hi else pos
-    fills = _fill_events(np.asarray(candles.open, dtype=np.float64), pos, prev, costs, size)
-    bar_pnl = _bar_pnl(candles, pos, prev, fills, costs, size)[lo:]
-    stamps = np.asarray(candles.timestamp, dtype=np.int64)
-    kept = _in_range(fills, fills.bar >= lo)
+    fills = _fill_events(run.changes, run.change_fills)
+    bar_pnl = _bar_pnl(run.candles, pos, prev, fills, costs, run.size)[lo:]
+    stamps = np.asarray(run.candles.timestamp, dtype=np.int64)
+    kept = _from_bar(fills, lo)
     return SimulationArrays(fills=kept, fill_timestamps=stamps[kept.bar], bar_pnl=bar_pnl,
                             timestamps=stamps[lo:], positions=pos[lo:],
                             end_position=int(pos[-1]) if hi else 0)
+
+
+def simulate_arrays(candles: Candles, targets: np.ndarray, *, costs: CostModel,
+                    size_units: float | np.ndarray, start_ns: int,
+                    end_ns: int) -> SimulationArrays:
+    """``simulate`` without its DataFrames (rules in the module docstring)."""
+    return bar_arrays(simulate_changes(candles, targets, costs=costs, size_units=size_units,
+                                       start_ns=start_ns, end_ns=end_ns), costs)
 
 
 def simulation_result(arrays: SimulationArrays) -> SimulationResult:

@@ -27,6 +27,7 @@ from btpipeline.strategies import Account
 from btpipeline.strategies.backtest import backtest_metrics
 from btpipeline.strategies.indicator_cache import IndicatorCache, indicator_cache
 from btpipeline.sweeps.grid import sweep_strategy
+from btpipeline.sweeps.heap import tune_heap
 from btpipeline.sweeps.spec import CandleReader, SweepTask, result_row
 
 
@@ -80,10 +81,11 @@ def iter_chunk(chunk: SweepChunk, candles: Candles,
     """Each combination's row, in order, computed on ``candles`` (which must hold the chunk's
     warm-up before the range). Yields as it goes, so a caller can stream rows out."""
     strategy = sweep_strategy(chunk.tasks[0].strategy)
+    epics = {name: get_epic(name) for name in {task.epic for task in chunk.tasks}}
     for task in chunk.tasks:
         started = time.perf_counter()
         result = backtest_metrics(candles, strategy=strategy, params=task.params,
-                                  epic=get_epic(task.epic), start_ns=task.start_ns,
+                                  epic=epics[task.epic], start_ns=task.start_ns,
                                   end_ns=task.end_ns, costs=task.costs,
                                   size_units=task.size_units,
                                   account=Account(initial_capital=task.initial_capital))
@@ -92,7 +94,10 @@ def iter_chunk(chunk: SweepChunk, candles: Candles,
 
 
 def run_chunk(chunk: SweepChunk, reader: CandleReader) -> tuple[list[dict[str, Any]], dict]:
-    """Every row of ``chunk`` and the chunk's figures (read time, cache hits and misses)."""
+    """Every row of ``chunk`` and the chunk's figures (read time, cache hits and misses).
+    Tunes the process's heap first (heap.py: freed arrays stay mapped for the next
+    combination)."""
+    tune_heap()
     first = chunk.tasks[0]
     started = time.perf_counter()
     candles = reader.read_range(epic=first.epic, start_ns=first.start_ns, end_ns=first.end_ns,

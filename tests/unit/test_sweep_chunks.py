@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import platform
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ from btpipeline.strategies import (
 )
 from btpipeline.strategies.indicator_cache import active_cache, indicator_cache
 from btpipeline.sweeps.chunks import chunk_count, run_chunk, split_chunks
+from btpipeline.sweeps.heap import tune_heap
 from btpipeline.sweeps.spec import build_spec, run_task
 
 GRIDS = {
@@ -158,3 +161,9 @@ def test_chunks_cover_the_grid_in_order_with_sizes_within_one() -> None:
 def test_a_bad_chunk_setting_names_it_and_the_fix() -> None:
     with pytest.raises(InvalidParameterError, match=r"max_per_chunk.*Fix"):
         chunk_count(10, workers=2, max_per_chunk=0)
+
+
+def test_the_heap_is_tuned_once_on_glibc_and_left_alone_elsewhere() -> None:
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert tune_heap() is glibc
+    assert tune_heap() is glibc  # once per process: the second call changes nothing
