@@ -62,7 +62,7 @@ BUSY = [sys.executable, "-c", "while True: pass"]
 #: Command-line marks of the neighbours' processes on the shared benchmark machine: test
 #: runners, benchmarks, linters, browsers and database servers (see the module docstring).
 NEIGHBOUR_MARKS = ("pytest", "benchmarks/", "mypy", "ruff", "chrom", "postgres", "beam.smp",
-                   "redis", "celery", "btpipeline", "python3 -c", "/work/")
+                   "redis", "celery", "btpipeline", "python3 -c")
 
 
 def _detached(command: list[str]) -> psutil.Process:
