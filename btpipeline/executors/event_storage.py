@@ -38,6 +38,7 @@ from typing import Any
 
 from dagster import Field, IntSource, StringSource
 
+from btpipeline.errors import StorageFolderMismatchError
 from btpipeline.executors import dagster_internals as internals
 from btpipeline.folders import make_dirs
 
@@ -56,6 +57,24 @@ def _batchable(entry: internals.EventLogEntry) -> bool:
 class BatchingSqliteEventLogStorage(internals.SqliteEventLogStorage):
     """``SqliteEventLogStorage`` whose ``store_event_batch`` writes a batch of one run's asset
     events in one transaction per shard instead of two per event."""
+
+    #: The instance folder this event log belongs to (``base_dir`` of the storage), checked
+    #: when an instance registers it.
+    instance_folder: str | None = None
+
+    def register_instance(self, instance: Any) -> None:
+        """Refuse an instance whose folder is not ``base_dir``: with ``{env: DAGSTER_HOME}``
+        and an instance opened by path (``DagsterInstance.from_config(path)``) while
+        DAGSTER_HOME names another folder, runs would be read from one folder and event logs
+        from the other."""
+        root, folder = getattr(instance, "root_directory", None), self.instance_folder
+        if root and folder and os.path.realpath(root) != os.path.realpath(folder):
+            raise StorageFolderMismatchError(
+                "storage.custom.config.base_dir (BatchingSqliteStorage)",
+                f"the Dagster instance's own folder {root}", folder,
+                f"set DAGSTER_HOME={root} (dagster.yaml reads base_dir from it), or write "
+                "that folder as base_dir in its dagster.yaml")
+        super().register_instance(instance)
 
     def store_event_batch(self, events: Sequence[internals.EventLogEntry]) -> None:
         run_ids = {entry.run_id for entry in events}
@@ -83,6 +102,7 @@ class BatchingSqliteStorage(internals.DagsterSqliteStorage):
         super().__init__(base_dir, inst_data=inst_data)
         self._event_log_storage = BatchingSqliteEventLogStorage(
             internals.sqlite_event_logs_directory(base_dir))
+        self._event_log_storage.instance_folder = base_dir
         if event_batch_size > 0:
             os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", str(event_batch_size))
 

@@ -22,8 +22,10 @@ from dagster import (
     materialize,
 )
 
+from btpipeline.errors import StorageFolderMismatchError
 from btpipeline.executors import event_storage
 from btpipeline.machine.tags import RANGE_END_TAG, RANGE_START_TAG
+from tests.support import REPO
 from tests.support.instances import shipped_storage
 
 pytestmark = pytest.mark.dagster
@@ -143,3 +145,18 @@ def test_a_failed_backfill_marks_every_month_failed_on_the_shipped_event_log(
     status = shipped.get_status_by_partition(AssetKey("alpha"), MONTHS.get_partition_keys()[:4],
                                              MONTHS)
     assert {str(s) for s in (status or {}).values()} == {"AssetPartitionStatus.FAILED"}
+
+
+def test_an_instance_opened_by_path_while_dagster_home_names_another_folder_is_refused(
+        tmp_path, monkeypatch: pytest.MonkeyPatch, batch_size_env) -> None:
+    """dagster.yaml reads the storage folder from DAGSTER_HOME: opening another folder's
+    instance by path must not read its runs from one folder and its events from another."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with pytest.raises(StorageFolderMismatchError, match="Fix: set DAGSTER_HOME="):
+        DagsterInstance.from_config(str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert isinstance(instance.event_log_storage, event_storage.BatchingSqliteEventLogStorage)
