@@ -160,7 +160,8 @@ def main() -> None:
     home = scratch / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "BTPIPELINE_HOME": str(scratch / "btp")}
+    os.environ["DAGSTER_HOME"] = str(home)  # dagster.yaml's storage folder is read from it
+    env = {**os.environ, "BTPIPELINE_HOME": str(scratch / "btp")}
     subprocess.run([sys.executable, "-m", "btpipeline", "generate", "--epics", "EURUSD",
                     "--start", "2023-12-01", "--end", "2024-01-31"], env=env, check=True,
                    capture_output=True)

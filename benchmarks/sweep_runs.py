@@ -13,6 +13,7 @@ order) the closed trades and total return, and its wall time.
 import argparse
 import itertools
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -57,6 +58,7 @@ def run_dagster(data_root: Path, grid: dict[str, list[int]], workers: int) -> di
 
     home = Path(tempfile.mkdtemp(prefix="btp_sweep_home_", dir=data_root.parent))
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)  # dagster.yaml's storage folder is read from it
     config = {
         "ops": {"plan_sweep": {"config": {
             "strategy": "macd_crossover", "epic": EPIC, "start_date": f"{YEAR}-01-01",

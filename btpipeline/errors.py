@@ -52,6 +52,12 @@ class ExecutorError(BtPipelineError):
     """Base class of the backtest executor's errors (the classes below it in this module)."""
 
 
+class StorageFolderMismatchError(SettingsError):
+    """A Dagster instance whose storage's ``base_dir`` is not the instance's own folder."""
+
+    subject = "Dagster instance setting"
+
+
 class ExecutorConfigError(ExecutorError, SettingsError):
     """A backtest_executor setting (run config or ``BTPIPELINE_*`` variable) is invalid."""
 

@@ -23,7 +23,14 @@ from typing import Any
 from dagster._core.definitions.reconstruct import ReconstructableJob
 from dagster._core.definitions.repository_definition import RepositoryLoadData
 from dagster._core.errors import DagsterExecutionInterruptedError
-from dagster._core.events import DagsterEvent, EngineEventData
+from dagster._core.events import (
+    ASSET_CHECK_EVENTS,
+    ASSET_EVENTS,
+    EVENT_TYPE_TO_PIPELINE_RUN_STATUS,
+    DagsterEvent,
+    EngineEventData,
+)
+from dagster._core.events.log import EventLogEntry
 from dagster._core.execution.api import create_execution_plan, execute_plan_iterator
 from dagster._core.execution.compute_logs import redirect_to_file
 from dagster._core.execution.context.system import IStepContext, PlanOrchestrationContext
@@ -42,10 +49,13 @@ from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 from dagster._core.launcher.default_run_launcher import DefaultRunLauncher
 from dagster._core.storage.compute_log_manager import CapturedLogContext, ComputeIOType
 from dagster._core.storage.dagster_run import DagsterRun
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.local_compute_log_manager import (
     IO_TYPE_EXTENSION,
     LocalComputeLogManager,
 )
+from dagster._core.storage.sqlalchemy_compat import db_result
+from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
 from dagster._core.system_config.objects import ResolvedRunConfig
 from dagster._serdes import ConfigurableClassData
 from dagster._utils import ensure_file, touch_file
@@ -68,6 +78,9 @@ __all__ = [
     "serializable_error_info_from_exc_info", "set_pool_limit", "step_failure_event",
     "time_event_writes",
     "enable_event_batching",
+    "ASSET_CHECK_EVENTS", "ASSET_EVENTS", "EVENT_TYPE_TO_PIPELINE_RUN_STATUS",
+    "DagsterSqliteStorage", "EventLogEntry", "SqliteEventLogStorage", "db_result",
+    "sqlite_event_logs_directory",
 ]
 
 
@@ -216,6 +229,11 @@ class StepRunner:
             plan, self._job, self._run, run_config=self._run_config,
             retry_mode=self._retry_mode, instance=self._instance,
         )
+
+
+def sqlite_event_logs_directory(base_dir: str) -> str:
+    """Where ``DagsterSqliteStorage`` keeps the event log shards under ``base_dir``."""
+    return os.path.join(base_dir, "history", "runs", "")
 
 
 def enable_event_batching(size: int) -> None:

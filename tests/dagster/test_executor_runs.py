@@ -21,6 +21,7 @@ from dagster import (
 
 from btpipeline.machine.isolation import autogroup_enabled
 from tests.support import executor_jobs as jobs
+from tests.support.instances import shipped_storage
 
 # tmpfs when there is one: Dagster's SQLite event log fsyncs every event.
 SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") else None
@@ -32,8 +33,9 @@ def _executor(**config) -> dict:
 
 @pytest.fixture(scope="module")
 def instance():
+    """The storage btpipeline ships (batched event-log writes), as in a deployment."""
     with tempfile.TemporaryDirectory(dir=SCRATCH) as home:
-        with instance_for_test(temp_dir=home) as inst:
+        with instance_for_test(temp_dir=home, overrides=shipped_storage(home)) as inst:
             yield inst
 
 

@@ -28,14 +28,18 @@ from btpipeline.errors import UniverseError
 from btpipeline.machine.tags import RANGE_END_TAG, RANGE_START_TAG
 from btpipeline.resources.market_data_store import MarketDataStore
 from btpipeline.resources.results_database import ResultsDatabase
+from tests.support.instances import shipped_storage
 
 REPO = Path(__file__).parents[2]
 MONTH = "2024-01-01"
 
 
 @pytest.fixture
-def instance():
-    with instance_for_test() as inst:
+def instance(tmp_path: Path):
+    """The storage btpipeline ships (batched event-log writes), as in a deployment."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with instance_for_test(temp_dir=str(home), overrides=shipped_storage(str(home))) as inst:
         yield inst
 
 

@@ -22,11 +22,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def instance_yaml(home: Path) -> str:
+    """The shipped dagster.yaml for an instance in ``home``, its storage's base_dir written as
+    that path (not ``{env: DAGSTER_HOME}``), so the test process can open it by path too."""
+    text = (REPO / "dagster.yaml").read_text()
+    return text.replace("base_dir: {env: DAGSTER_HOME}", f"base_dir: {json.dumps(str(home))}")
+
+
 def project_env(tmp: Path, **extra: str) -> dict[str, str]:
     """An environment whose Dagster and btpipeline state live under ``tmp``."""
     home = tmp / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    (home / "dagster.yaml").write_text(instance_yaml(home))
     env = dict(os.environ)
     env.update(DAGSTER_HOME=str(home), BTPIPELINE_HOME=str(tmp / "btp"), **extra)
     env.pop("BTPIPELINE_RESULTS_URL", None)
