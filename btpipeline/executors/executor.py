@@ -30,6 +30,7 @@ from dagster import (
 
 from btpipeline.executors import dagster_internals as internals
 from btpipeline.executors.dispatch import PHASES, DispatchLoop
+from btpipeline.executors.forked_server import forked_forkserver, forks_run_process
 from btpipeline.executors.load_guard import LoadGuard
 from btpipeline.executors.protocol import WorkerSpec
 from btpipeline.executors.run_liveness import reap_dead_runs, record_run_process
@@ -106,8 +107,9 @@ class BacktestExecutor(internals.Executor):
             active = stack.enter_context(internals.new_active_execution(
                 execution_plan, self.retries, concurrency, _sort_key,
                 len(slot_cores) * batch_cap, self._step_dependency_config))
+            mp_context = self._mp_context(plan_context, stack)  # before our threads start
             guard = self._load_guard(plan_context, priority, slot_cores)
-            pool = WorkerPool(self._mp_context(plan_context),
+            pool = WorkerPool(mp_context,
                               self._spec_factory(plan_context, execution_plan, priority),
                               slot_cores, guard.register if guard is not None else None,
                               guard.unregister if guard is not None else None)
@@ -191,8 +193,13 @@ class BacktestExecutor(internals.Executor):
                 ctx, f"backtest_executor: pool {self.config.backtest_pool!r} set to {limit} "
                 f"slot(s) instance-wide (was {previous}).")
 
-    def _mp_context(self, ctx: internals.PlanOrchestrationContext) -> Any:
+    def _mp_context(self, ctx: internals.PlanOrchestrationContext, stack: ExitStack) -> Any:
+        """The workers' forkserver context. By default its server is a fork of this process
+        for this run (``forked_server.py``: it has imported everything a worker needs); with
+        ``BTPIPELINE_WORKER_START=spawn`` a fresh Python importing the preload list."""
         mp_context = multiprocessing.get_context("forkserver")
+        if forks_run_process() and stack.enter_context(forked_forkserver()) is not None:
+            return mp_context
         preload = list(forkserver_preload())  # the deployment's list, never run config
         module = ctx.reconstructable_job.get_module()
         if module and module not in preload:
