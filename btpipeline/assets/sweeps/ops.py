@@ -199,12 +199,42 @@ def backtest_chunk(context: OpExecutionContext, job: ChunkJob, market_data: Mark
         results_db.write_sweep_chunk(sweep_id=job.sweep_id, chunk=chunk.index,
                                      run_id=context.run_id, rows=stored)
     except BtPipelineError as error:
+        _fail_sweep_on_last_attempt(context, job, results_db, error)
         raise step_failure(error) from error
+    except Exception as error:
+        _fail_sweep_on_last_attempt(context, job, results_db, error)
+        raise
     summary = _chunk_summary(job, rows, figures)
     context.log.info(f"Chunk {chunk.index + 1}/{job.total_chunks} stored: "
                      f"{summary['combinations']} combinations, compute "
                      f"{summary['compute_ms']:.0f} ms, peak RSS {summary['rss_mb']:.0f} MB.")
     return Output(summary, metadata=summary)
+
+
+def is_last_attempt(retry_number: int, run_config: Mapping[str, Any]) -> bool:
+    """Whether a failure of attempt ``retry_number`` (0 = first) is the chunk's last: retries
+    disabled in the run's executor config (or ``BTPIPELINE_RETRIES``), or the retry policy's
+    attempts used up."""
+    execution: Any = (run_config.get("execution") or {})
+    settings = ExecutorSettings.from_env(execution.get("config") or {})
+    max_retries = BACKTEST_RETRY_POLICY.max_retries if settings.retries == "enabled" else 0
+    return retry_number >= max_retries
+
+
+def _fail_sweep_on_last_attempt(context: OpExecutionContext, job: ChunkJob,
+                                results_db: ResultsDatabase, error: Exception) -> None:
+    """A chunk that fails for good ends its sweep: the ``sweeps`` row turns FAILED with the
+    error (rank_sweep, which would mark it SUCCESS, never runs). Earlier attempts leave it
+    RUNNING for the retry. A failure to record this must not hide the chunk's own error."""
+    if not is_last_attempt(context.retry_number, context.run_config):
+        return
+    message = (f"chunk {job.chunk.index + 1}/{job.total_chunks} ({job.chunk.mapping_key}) "
+               f"failed after {context.retry_number + 1} attempt(s): "
+               f"{type(error).__name__}: {error}")
+    try:
+        results_db.finish_sweep(sweep_id=job.sweep_id, status="FAILED", error=message[:4000])
+    except Exception as recording:  # noqa: BLE001 - the chunk's error is what the step reports
+        context.log.warning(f"Could not mark sweep {job.sweep_id!r} FAILED: {recording}")
 
 
 def _chunk_summary(job: ChunkJob, rows: list[dict[str, Any]],
