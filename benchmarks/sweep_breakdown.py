@@ -150,6 +150,21 @@ def show_events(out: dict[str, Any]) -> None:
         print(f"  {at:7.3f} {kind:<24} {step:<34} {message}")
 
 
+def phases(out: dict[str, Any]) -> dict[str, float]:
+    """The run's phases in seconds: ``executor_start`` (RUN_START to the first step),
+    ``chunks`` (first chunk start to last chunk end), ``kernel`` (the longest chunk's read +
+    compute), ``overhead`` (execute_job minus ``kernel``: everything Dagster adds)."""
+    spans = {label: (start, end) for label, start, end in out["timeline"]}
+    chunk_spans = [v for k, v in spans.items() if k.startswith("backtest_chunk")]
+    kernel = max((f.get("read_ms", 0.0) + f.get("compute_ms", 0.0)) / 1e3
+                 for f in out["chunks"].values()) if out["chunks"] else 0.0
+    executor = spans.get("executor_start", (0.0, 0.0))
+    chunks = (max(e for _, e in chunk_spans) - min(s for s, _ in chunk_spans)
+              if chunk_spans else 0.0)
+    return {"executor_start": executor[1] - executor[0], "chunks": chunks, "kernel": kernel,
+            "overhead": out["execute_s"] - kernel}
+
+
 def _side(checkout: Path, data_root: Path, workers: int) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile(suffix=".json") as handle:
         started = time.perf_counter()
@@ -175,15 +190,20 @@ def ab(data_root: Path, base: Path, rounds: int, workers: int) -> None:
             load = os.getloadavg()
             out = _side(sides[name], data_root, workers)
             seen[name].append(out)
+            parts = phases(out)
             print(f"round {index + 1} {name:<4}: process {out['process_s']:.2f} s, execute_job "
-                  f"{out['execute_s']:.2f} s, import {out['import_s']:.2f} s "
+                  f"{out['execute_s']:.2f} s (executor start {parts['executor_start']:.2f}, "
+                  f"chunks {parts['chunks']:.2f}, longest chunk kernel {parts['kernel']:.2f}, "
+                  f"overhead {parts['overhead']:.2f}), import {out['import_s']:.2f} s "
                   f"(load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})", flush=True)
     for name, outs in seen.items():
         process = sorted(o["process_s"] for o in outs)
         execute = sorted(o["execute_s"] for o in outs)
+        overhead = sorted(phases(o)["overhead"] for o in outs)
         print(f"{name} ({sides[name]}): process median {process[len(process) // 2]:.2f} s "
               f"(min {process[0]:.2f}), execute_job median {execute[len(execute) // 2]:.2f} s "
-              f"(min {execute[0]:.2f})")
+              f"(min {execute[0]:.2f}), overhead median {overhead[len(overhead) // 2]:.2f} s "
+              f"(min {overhead[0]:.2f})")
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

@@ -190,6 +190,9 @@ class FastSampler:
     #: servers, webserver), whose bursts launching runs are part of running backtests. If
     #: they ever do slow the scanner, its own latency and stall signals still trip.
     MACHINERY_MARKS = ("btpipeline.executors.worker", "dagster")
+    #: Process names (``comm``) of backtest machinery: a forkserver forked from its run
+    #: process, and its workers, carry that process's command line but name themselves.
+    MACHINERY_NAMES = ("btp-forkserver", "btp-worker")
     #: Above this much other load, re-list the machinery before reporting it.
     RECHECK_ABOVE_CORES = 0.5
 
@@ -210,9 +213,10 @@ class FastSampler:
         if refresh or now - self._machinery_at > self.MACHINERY_TTL_S:
             self._machinery_at = now
             found = set()
-            for process in psutil.process_iter(["pid", "cmdline"]):
+            for process in psutil.process_iter(["pid", "name", "cmdline"]):
                 line = " ".join(process.info["cmdline"] or ())
-                if any(mark in line for mark in self.MACHINERY_MARKS):
+                if process.info["name"] in self.MACHINERY_NAMES or any(
+                        mark in line for mark in self.MACHINERY_MARKS):
                     found.add(process.info["pid"])
             try:
                 found.update(p.pid for p in psutil.Process().children(recursive=True))
