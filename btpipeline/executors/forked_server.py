@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import os
 import signal
 import socket
@@ -145,6 +146,9 @@ def _serve(listener_fd: int, alive_r: int, alive_w: int) -> None:
         _default_signal_handlers()
         _keep_main_module()
         name_process(FORKSERVER_NAME)
+        # What the run process had is kept alive by it anyway: leave it out of the workers'
+        # garbage collections, which would otherwise scan it (and copy every page they touch).
+        gc.freeze()
         forkserver.main(listener_fd, alive_r, [])
         code = 0
     except BaseException:  # noqa: BLE001 - a forkserver must never return into the run's code
