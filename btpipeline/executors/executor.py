@@ -90,12 +90,6 @@ class BacktestExecutor(internals.Executor):
         run = plan_context.dagster_run
         priority = priority_from_tags(run.tags, strict=True)
         slot_cores = self._slot_cores()
-        yield from _record_and_reap(plan_context)
-        yield from self._sync_pool_limit(plan_context)
-        yield internals.engine_event(
-            plan_context, f"backtest_executor: starting {len(slot_cores)} warm worker(s), run "
-            f"priority {priority.name} (parent pid {os.getpid()}).",
-            self._plan_metadata(priority, slot_cores))
         # Batches only where holding a step in a worker's queue cannot hold a pool slot.
         batch_cap = (1 if internals.plan_uses_pools(execution_plan)
                      else self.config.max_steps_per_batch)
@@ -114,11 +108,19 @@ class BacktestExecutor(internals.Executor):
                               slot_cores, guard.register if guard is not None else None,
                               guard.unregister if guard is not None else None)
             stack.callback(pool.shutdown)
+            # The workers open the instance and rebuild the job while this process does the
+            # run's bookkeeping below (no step is dispatched, no slot claimed before the loop).
+            pool.start_all()
+            yield from _record_and_reap(plan_context)
+            yield from self._sync_pool_limit(plan_context)
+            yield internals.engine_event(
+                plan_context, f"backtest_executor: starting {len(slot_cores)} warm worker(s), "
+                f"run priority {priority.name} (parent pid {os.getpid()}).",
+                self._plan_metadata(priority, slot_cores))
             if guard is not None:
                 stack.callback(guard.stop)  # runs first: SIGCONT before the workers are stopped
                 guard.start()
                 yield internals.engine_event(plan_context, _guard_description(guard, self.config))
-            pool.start_all()
             loop = DispatchLoop(plan_context, active, pool, self.config,
                                 self.log_failure_or_retry_event_after_error, batch_cap, guard)
             yield from loop.run()

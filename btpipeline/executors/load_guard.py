@@ -35,6 +35,10 @@ from btpipeline.machine.protection import ProtectionLevels
 from btpipeline.machine.protection_state import CircuitState, ProtectionMachine, ProtectionState
 from btpipeline.monitor.fast_signals import FastSample, FastSampler
 
+#: Most seconds ``LoadGuard.start`` waits for the first sample (its first breaker and queue
+#: read opens an instance).
+FIRST_TICK_WAIT_S = 2.0
+
 QueueReader = Callable[[], QueueFacts]
 
 
@@ -66,6 +70,7 @@ class LoadGuard:
         self._notices: list[GuardNotice] = []
         self._paused = threading.Event()
         self._done = threading.Event()
+        self._first_tick = threading.Event()
         self._paused_ns_total = 0
         self._paused_at_ns: int | None = None
         self._facts: QueueFacts | None = None
@@ -76,7 +81,11 @@ class LoadGuard:
 
     # -- used by the dispatch loop (run thread)
     def start(self) -> None:
+        """Start sampling; returns once the first sample is taken (or after
+        ``FIRST_TICK_WAIT_S``), so a breaker that is OPEN or a scanner in need holds the run
+        before its first step is dispatched, however fast the workers are ready."""
         self._thread.start()
+        self._first_tick.wait(FIRST_TICK_WAIT_S)
 
     def stop(self) -> None:
         """Stop sampling and resume every paused worker (termination, end of run)."""
@@ -116,12 +125,17 @@ class LoadGuard:
 
     # -- the thread
     def _run(self) -> None:
+        self._tick_safely()
+        self._first_tick.set()
         while not self._done.wait(self._interval):
-            try:
-                self._tick()
-            except Exception as exc:  # noqa: BLE001 - a sampling error must not kill the run
-                if len(self.errors) < 10:
-                    self.errors.append(f"{type(exc).__name__}: {exc}")
+            self._tick_safely()
+
+    def _tick_safely(self) -> None:
+        try:
+            self._tick()
+        except Exception as exc:  # noqa: BLE001 - a sampling error must not kill the run
+            if len(self.errors) < 10:
+                self.errors.append(f"{type(exc).__name__}: {exc}")
 
     def _tick(self) -> None:
         with self._lock:
