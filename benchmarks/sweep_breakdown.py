@@ -1,9 +1,9 @@
 """Where the time of one ``sweep_job`` run goes, end to end, from Dagster's own event log.
 
-``python benchmarks/sweep_breakdown.py run DATA_ROOT [--workers 2] [--size 100] [--json OUT]``
+``python benchmarks/sweep_breakdown.py run DATA_ROOT [--workers 2] [--events] [--json OUT]``
 runs the 100-combination MACD grid of ``benchmarks/peers.py`` (one year of 1-minute EURUSD in
 the candle store at DATA_ROOT, e.g. written by ``btpipeline generate --epics EURUSD --start
-2023-01-01 --end 2023-12-31 --data-dir DATA_ROOT``) through ``execute_job`` on a fresh
+2023-01-01 --end 2023-12-31 --seed 7 --data-dir DATA_ROOT``) through ``execute_job`` on a fresh
 instance configured like the project's (``dagster.yaml``, SQLite results database) in this
 process, then prints its timeline:
 
