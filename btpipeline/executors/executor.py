@@ -101,7 +101,7 @@ class BacktestExecutor(internals.Executor):
             active = stack.enter_context(internals.new_active_execution(
                 execution_plan, self.retries, concurrency, _sort_key,
                 len(slot_cores) * batch_cap, self._step_dependency_config))
-            mp_context = self._mp_context(plan_context, stack)  # before our threads start
+            mp_context, worker_start = self._mp_context(plan_context, stack)  # before threads
             guard = self._load_guard(plan_context, priority, slot_cores)
             pool = WorkerPool(mp_context,
                               self._spec_factory(plan_context, execution_plan, priority),
@@ -116,7 +116,7 @@ class BacktestExecutor(internals.Executor):
             yield internals.engine_event(
                 plan_context, f"backtest_executor: starting {len(slot_cores)} warm worker(s), "
                 f"run priority {priority.name} (parent pid {os.getpid()}).",
-                self._plan_metadata(priority, slot_cores))
+                {**self._plan_metadata(priority, slot_cores), "worker_start": worker_start})
             if guard is not None:
                 stack.callback(guard.stop)  # runs first: SIGCONT before the workers are stopped
                 guard.start()
@@ -195,19 +195,25 @@ class BacktestExecutor(internals.Executor):
                 ctx, f"backtest_executor: pool {self.config.backtest_pool!r} set to {limit} "
                 f"slot(s) instance-wide (was {previous}).")
 
-    def _mp_context(self, ctx: internals.PlanOrchestrationContext, stack: ExitStack) -> Any:
-        """The workers' forkserver context. By default its server is a fork of this process
-        for this run (``forked_server.py``: it has imported everything a worker needs); with
-        ``BTPIPELINE_WORKER_START=spawn`` a fresh Python importing the preload list."""
+    def _mp_context(self, ctx: internals.PlanOrchestrationContext, stack: ExitStack
+                    ) -> tuple[Any, str]:
+        """The workers' forkserver context and how its server started. By default it is a
+        fork of this process for this run (``forked_server.py``: it has imported everything a
+        worker needs); with ``BTPIPELINE_WORKER_START=spawn``, or while another thread runs
+        here, a fresh Python importing the preload list."""
         mp_context = multiprocessing.get_context("forkserver")
-        if forks_run_process() and stack.enter_context(forked_forkserver()) is not None:
-            return mp_context
+        if forks_run_process():
+            if stack.enter_context(forked_forkserver()) is not None:
+                return mp_context, "fork of the run process"
+            spawned = "fresh Python (another thread was running in the run process)"
+        else:
+            spawned = "fresh Python (BTPIPELINE_WORKER_START=spawn)"
         preload = list(forkserver_preload())  # the deployment's list, never run config
         module = ctx.reconstructable_job.get_module()
         if module and module not in preload:
             preload.append(module)
         mp_context.set_forkserver_preload(preload)  # no effect once the forkserver runs
-        return mp_context
+        return mp_context, spawned
 
     def _spec_factory(
         self, ctx: internals.PlanOrchestrationContext, plan: internals.ExecutionPlan,
