@@ -39,6 +39,7 @@ from pydantic import Field
 from btpipeline.assets.backtests.assets import BACKTEST_RETRY_POLICY
 from btpipeline.assets.failures import step_failure
 from btpipeline.assets.sweeps.output import Ranking, ranked_output
+from btpipeline.assets.sweeps.step_io import SWEEP_IO
 from btpipeline.errors import BtPipelineError
 from btpipeline.machine.cores import worker_count
 from btpipeline.machine.executor_settings import ExecutorSettings
@@ -149,7 +150,8 @@ def _store_sweep(config: SweepConfig, spec: SweepSpec, sweep_id: str, run_id: st
                            rank_by=config.rank_by, combinations=len(spec.tasks), run_id=run_id)
 
 
-@op(out={"chunks": DynamicOut(ChunkJob), "ranking": Out(Ranking)},
+@op(out={"chunks": DynamicOut(ChunkJob, io_manager_key=SWEEP_IO),
+         "ranking": Out(Ranking, io_manager_key=SWEEP_IO)},
     description="Validate the sweep config, store the sweep and emit one output per chunk of "
     "grid combinations.")
 def plan_sweep(context: OpExecutionContext, config: SweepConfig, market_data: MarketDataStore,
@@ -183,7 +185,7 @@ def plan_sweep(context: OpExecutionContext, config: SweepConfig, market_data: Ma
                             mapping_key=chunk.mapping_key, output_name="chunks")
 
 
-@op(pool=BACKTEST_POOL, retry_policy=BACKTEST_RETRY_POLICY,
+@op(pool=BACKTEST_POOL, retry_policy=BACKTEST_RETRY_POLICY, out=Out(io_manager_key=SWEEP_IO),
     description="Backtest one chunk of grid combinations (shared candles and indicators) and "
     "store its rows in the results database.")
 def backtest_chunk(context: OpExecutionContext, job: ChunkJob, market_data: MarketDataStore,
@@ -249,7 +251,8 @@ def _chunk_summary(job: ChunkJob, rows: list[dict[str, Any]],
             "cache_misses": int(figures["cache_misses"]), "rss_mb": info.rss / 2**20}
 
 
-@op(description="Rank the sweep's stored combinations; the best as a markdown table, a "
+@op(out=Out(io_manager_key=SWEEP_IO),
+    description="Rank the sweep's stored combinations; the best as a markdown table, a "
     "heatmap for two swept parameters, and an HTML file.")
 def rank_sweep(context: OpExecutionContext, chunks: list[dict[str, Any]], ranking: Ranking,
                results_db: ResultsDatabase) -> Output:
