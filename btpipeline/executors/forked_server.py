@@ -33,6 +33,8 @@ from collections.abc import Iterator, Mapping
 from multiprocessing import connection, forkserver, resource_tracker, spawn, util
 from typing import Any
 
+from btpipeline.errors import ExecutorConfigError
+
 WORKER_START_ENV = "BTPIPELINE_WORKER_START"
 FORKSERVER_NAME = "btp-forkserver"
 WORKER_NAME = "btp-worker"
@@ -46,8 +48,6 @@ def forks_run_process(environ: Mapping[str, str] | None = None) -> bool:
     value = (os.environ if environ is None else environ).get(WORKER_START_ENV, "fork")
     value = value.strip().lower() or "fork"
     if value not in ("fork", "spawn"):
-        from btpipeline.errors import ExecutorConfigError
-
         raise ExecutorConfigError(
             WORKER_START_ENV, "'fork' or 'spawn'", value,
             f"unset {WORKER_START_ENV} (or set 'fork': the forkserver is forked from the run "
@@ -143,6 +143,9 @@ def _serve(listener_fd: int, alive_r: int, alive_w: int) -> None:
     code = 1
     try:
         os.close(alive_w)
+        # Forked while the run process held it: a worker starting a forkserver process of its
+        # own must find it free.
+        _server()._lock = threading.Lock()
         _default_signal_handlers()
         _keep_main_module()
         name_process(FORKSERVER_NAME)
