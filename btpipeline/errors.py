@@ -180,8 +180,8 @@ class WorkerStartupError(ExecutorError, RuntimeError):
         super().__init__(
             f"Backtest worker pid {pid} failed to start: {detail}. Fix: check that the job's "
             "code location imports in a fresh Python (the package must be installed, e.g. "
-            "`pip install -e .`, because forkserver workers ignore sys.path changes) and that "
-            "DAGSTER_HOME points at a readable instance."
+            "`pip install -e .`: with BTPIPELINE_WORKER_START=spawn workers ignore sys.path "
+            "changes) and that DAGSTER_HOME points at a readable instance."
         )
         self.pid = pid
 

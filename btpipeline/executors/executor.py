@@ -30,6 +30,7 @@ from dagster import (
 
 from btpipeline.executors import dagster_internals as internals
 from btpipeline.executors.dispatch import PHASES, DispatchLoop
+from btpipeline.executors.forked_server import forked_forkserver, forks_run_process
 from btpipeline.executors.load_guard import LoadGuard
 from btpipeline.executors.protocol import WorkerSpec
 from btpipeline.executors.run_liveness import reap_dead_runs, record_run_process
@@ -89,12 +90,6 @@ class BacktestExecutor(internals.Executor):
         run = plan_context.dagster_run
         priority = priority_from_tags(run.tags, strict=True)
         slot_cores = self._slot_cores()
-        yield from _record_and_reap(plan_context)
-        yield from self._sync_pool_limit(plan_context)
-        yield internals.engine_event(
-            plan_context, f"backtest_executor: starting {len(slot_cores)} warm worker(s), run "
-            f"priority {priority.name} (parent pid {os.getpid()}).",
-            self._plan_metadata(priority, slot_cores))
         # Batches only where holding a step in a worker's queue cannot hold a pool slot.
         batch_cap = (1 if internals.plan_uses_pools(execution_plan)
                      else self.config.max_steps_per_batch)
@@ -106,17 +101,26 @@ class BacktestExecutor(internals.Executor):
             active = stack.enter_context(internals.new_active_execution(
                 execution_plan, self.retries, concurrency, _sort_key,
                 len(slot_cores) * batch_cap, self._step_dependency_config))
+            mp_context, worker_start = self._mp_context(plan_context, stack)  # before threads
             guard = self._load_guard(plan_context, priority, slot_cores)
-            pool = WorkerPool(self._mp_context(plan_context),
+            pool = WorkerPool(mp_context,
                               self._spec_factory(plan_context, execution_plan, priority),
                               slot_cores, guard.register if guard is not None else None,
                               guard.unregister if guard is not None else None)
             stack.callback(pool.shutdown)
+            # The workers open the instance and rebuild the job while this process does the
+            # run's bookkeeping below (no step is dispatched, no slot claimed before the loop).
+            pool.start_all()
+            yield from _record_and_reap(plan_context)
+            yield from self._sync_pool_limit(plan_context)
+            yield internals.engine_event(
+                plan_context, f"backtest_executor: starting {len(slot_cores)} warm worker(s), "
+                f"run priority {priority.name} (parent pid {os.getpid()}).",
+                {**self._plan_metadata(priority, slot_cores), "worker_start": worker_start})
             if guard is not None:
                 stack.callback(guard.stop)  # runs first: SIGCONT before the workers are stopped
                 guard.start()
                 yield internals.engine_event(plan_context, _guard_description(guard, self.config))
-            pool.start_all()
             loop = DispatchLoop(plan_context, active, pool, self.config,
                                 self.log_failure_or_retry_event_after_error, batch_cap, guard)
             yield from loop.run()
@@ -193,14 +197,25 @@ class BacktestExecutor(internals.Executor):
                 ctx, f"backtest_executor: pool {self.config.backtest_pool!r} set to {limit} "
                 f"slot(s) instance-wide (was {previous}).")
 
-    def _mp_context(self, ctx: internals.PlanOrchestrationContext) -> Any:
+    def _mp_context(self, ctx: internals.PlanOrchestrationContext, stack: ExitStack
+                    ) -> tuple[Any, str]:
+        """The workers' forkserver context and how its server started. By default it is a
+        fork of this process for this run (``forked_server.py``: it has imported everything a
+        worker needs); with ``BTPIPELINE_WORKER_START=spawn``, or while another thread runs
+        here, a fresh Python importing the preload list."""
         mp_context = multiprocessing.get_context("forkserver")
+        if forks_run_process():
+            if stack.enter_context(forked_forkserver()) is not None:
+                return mp_context, "fork of the run process"
+            spawned = "fresh Python (another thread was running in the run process)"
+        else:
+            spawned = "fresh Python (BTPIPELINE_WORKER_START=spawn)"
         preload = list(forkserver_preload())  # the deployment's list, never run config
         module = ctx.reconstructable_job.get_module()
         if module and module not in preload:
             preload.append(module)
         mp_context.set_forkserver_preload(preload)  # no effect once the forkserver runs
-        return mp_context
+        return mp_context, spawned
 
     def _spec_factory(
         self, ctx: internals.PlanOrchestrationContext, plan: internals.ExecutionPlan,

@@ -40,6 +40,10 @@ from btpipeline.machine.protection_state import CircuitState, ProtectionMachine,
 from btpipeline.monitor.fast_signals import FastSample, FastSampler
 from btpipeline.monitor.wakeups import Wakeups
 
+#: Most seconds ``LoadGuard.start`` waits for the first sample (its first breaker and queue
+#: read opens an instance).
+FIRST_TICK_WAIT_S = 2.0
+
 QueueReader = Callable[[], QueueFacts]
 
 
@@ -75,6 +79,7 @@ class LoadGuard:
         self._notices: list[GuardNotice] = []
         self._paused = threading.Event()
         self._done = threading.Event()
+        self._first_tick = threading.Event()
         self._paused_ns_total = 0
         self._paused_at_ns: int | None = None
         self._facts: QueueFacts | None = None
@@ -85,6 +90,9 @@ class LoadGuard:
 
     # -- used by the dispatch loop (run thread)
     def start(self) -> None:
+        """Start sampling; returns once the first sample is taken (or after
+        ``FIRST_TICK_WAIT_S``), so a breaker that is OPEN or a scanner in need holds the run
+        before its first step is dispatched, however fast the workers are ready."""
         if self._kernel_wakeups:
             try:
                 self.wakeups = Wakeups(self._sampler.status_path,
@@ -95,6 +103,7 @@ class LoadGuard:
             if self.wakeups is not None and status is not None and not status.stopped:
                 self.wakeups.arm_pressure(status.pid)
         self._thread.start()
+        self._first_tick.wait(FIRST_TICK_WAIT_S)
 
     def wakeup_description(self) -> str:
         """What wakes the thread besides its interval, for the run's log."""
@@ -146,12 +155,17 @@ class LoadGuard:
 
     # -- the thread
     def _run(self) -> None:
+        self._tick_safely()
+        self._first_tick.set()
         while not self._wait():
-            try:
-                self._tick()
-            except Exception as exc:  # noqa: BLE001 - a sampling error must not kill the run
-                if len(self.errors) < 10:
-                    self.errors.append(f"{type(exc).__name__}: {exc}")
+            self._tick_safely()
+
+    def _tick_safely(self) -> None:
+        try:
+            self._tick()
+        except Exception as exc:  # noqa: BLE001 - a sampling error must not kill the run
+            if len(self.errors) < 10:
+                self.errors.append(f"{type(exc).__name__}: {exc}")
 
     def _wait(self) -> bool:
         """Block until the next sample is due or the kernel wakes us; True once stopped."""

@@ -1,7 +1,8 @@
 """The warm worker process: open the instance and rebuild the job once, then run many steps.
 
 Started by :class:`~btpipeline.executors.worker_pool.WorkerPool` through a ``forkserver``
-context, so Dagster, SQLAlchemy and the data stack are already imported. The worker leads its
+context (by default a fork of the run process, ``forked_server.py``), so Dagster, SQLAlchemy,
+the data stack and the job's code are already imported. The worker leads its
 own session and process group (the parent kills the whole group; the session gives it its own
 autogroup, so its nice counts against the scanner's session) and exits when the run process is
 gone.
@@ -27,6 +28,7 @@ from btpipeline.executors.dagster_internals import (
     serializable_error_info_from_exc_info,
     time_event_writes,
 )
+from btpipeline.executors.forked_server import WORKER_NAME, name_process
 from btpipeline.executors.materialization_dedup import (
     is_retry,
     recorded_materializations,
@@ -52,6 +54,7 @@ def worker_main(conn: Connection, spec: WorkerSpec) -> None:
     """Process entry point (must stay importable at module level for forkserver pickling)."""
     # Its own session (so its own autogroup, whose nice isolation.py sets) and process group.
     os.setsid()
+    name_process(WORKER_NAME)
     _die_with_parent()
     if spec.pause_flags is not None:
         pause_points.install(spec.pause_flags)

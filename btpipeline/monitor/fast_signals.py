@@ -244,12 +244,12 @@ class ProcessTable:
     def __init__(self) -> None:
         self._seen: dict[int, tuple[int, bool]] = {}  # pid -> (parent pid, has a mark)
 
-    def machinery(self, marks: tuple[str, ...]) -> list[int]:
+    def machinery(self, marks: tuple[str, ...], names: tuple[str, ...] = ()) -> list[int]:
         pids = set(psutil.pids())
         for pid in set(self._seen) - pids:
             del self._seen[pid]
         for pid in sorted(pids - set(self._seen)):
-            if (facts := _process_facts(pid, marks)) is not None:
+            if (facts := _process_facts(pid, marks, names)) is not None:
                 self._seen[pid] = facts
         me = os.getpid()
         return sorted(pid for pid, (_parent, marked) in self._seen.items()
@@ -266,15 +266,19 @@ class ProcessTable:
         return False
 
 
-def _process_facts(pid: int, marks: tuple[str, ...]) -> tuple[int, bool] | None:
-    """``(parent pid, whether its command line holds a mark)``, None if it is gone."""
+def _process_facts(pid: int, marks: tuple[str, ...],
+                   names: tuple[str, ...] = ()) -> tuple[int, bool] | None:
+    """``(parent pid, whether its command line holds a mark or its name is one of
+    ``names``)``, None if it is gone."""
     try:
         line = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
             errors="replace")
-        parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
     except (OSError, IndexError, ValueError):
         return None
-    return parent, any(mark in line for mark in marks)
+    name = stat[stat.find("(") + 1:stat.rfind(")")]
+    return parent, name in names or any(mark in line for mark in marks)
 
 
 class FastSampler:
@@ -287,6 +291,9 @@ class FastSampler:
     #: servers, webserver), whose bursts launching runs are part of running backtests. If
     #: they ever do slow the scanner, its own latency and stall signals still trip.
     MACHINERY_MARKS = ("btpipeline.executors.worker", "dagster")
+    #: Process names (``comm``) of backtest machinery: a forkserver forked from its run
+    #: process, and its workers, carry that process's command line but name themselves.
+    MACHINERY_NAMES = ("btp-forkserver", "btp-worker")
     #: Above this much other load, re-list the machinery before reporting it.
     RECHECK_ABOVE_CORES = 0.5
 
@@ -310,7 +317,8 @@ class FastSampler:
         now = time.monotonic()
         if refresh or now - self._machinery_at > self.MACHINERY_TTL_S:
             self._machinery_at = now
-            self._machinery = self._processes.machinery(self.MACHINERY_MARKS)
+            self._machinery = self._processes.machinery(self.MACHINERY_MARKS,
+                                                        self.MACHINERY_NAMES)
         return self._machinery
     def sample(self, own_pids: Iterable[int]) -> FastSample:
         """The figures now. Other processes' CPU is measured only while a scanner is live and

@@ -7,17 +7,17 @@ beside the page margins, and the HTML scales it down (max-width: 100%) on narrow
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from btpipeline.reports.data import PORTFOLIO, VariantReportData, year_by_month
+from btpipeline.reports.pyplot import pyplot
 
-from btpipeline.reports.data import PORTFOLIO, VariantReportData, year_by_month  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 DPI = 100
 WIDTH_PX = 1500
@@ -26,7 +26,7 @@ WIDTH_PX = 1500
 def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
-    plt.close(fig)
+    pyplot().close(fig)
     return buffer.getvalue()
 
 
@@ -41,7 +41,7 @@ def _curve_styles(columns: list[str]) -> list[tuple[str, dict[str, Any]]]:
 
 def equity_drawdown_png(data: VariantReportData, width_px: int = WIDTH_PX) -> bytes:
     """Account equity (top) and drawdown in % (bottom), sharing the calendar axis."""
-    fig, (top, bottom) = plt.subplots(
+    fig, (top, bottom) = pyplot().subplots(
         2, 1, sharex=True, figsize=(width_px / DPI, width_px / DPI * 0.42),
         gridspec_kw={"height_ratios": [2.2, 1]}, layout="constrained")
     for column, style in _curve_styles(list(data.equity.columns)):
@@ -65,7 +65,7 @@ def monthly_heatmap_png(data: VariantReportData, column: str = PORTFOLIO,
     """quantstats-style heatmap of ``column``'s monthly returns: years x months, in %."""
     table = year_by_month(data.monthly_returns[column]) * 100
     height = max(1.6, 0.45 * len(table) + 1.1)
-    fig, axis = plt.subplots(figsize=(width_px / DPI, height), layout="constrained")
+    fig, axis = pyplot().subplots(figsize=(width_px / DPI, height), layout="constrained")
     values = table.to_numpy(dtype=float)
     limit = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
     image = axis.imshow(values, cmap="RdYlGn", vmin=-limit or -1, vmax=limit or 1, aspect="auto")
@@ -77,7 +77,7 @@ def monthly_heatmap_png(data: VariantReportData, column: str = PORTFOLIO,
     return _png(fig)
 
 
-def _annotate(axis: plt.Axes, table: pd.DataFrame) -> None:
+def _annotate(axis: Axes, table: pd.DataFrame) -> None:
     for row, year in enumerate(table.index):
         for col, month in enumerate(table.columns):
             value = table.loc[year, month]

@@ -11,14 +11,11 @@ from __future__ import annotations
 import base64
 import io
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from btpipeline.sweeps.spec import LOWER_IS_BETTER  # noqa: E402
+from btpipeline.reports.pyplot import pyplot
+from btpipeline.sweeps.spec import LOWER_IS_BETTER
 
 INLINE_LIMIT = 1_000
 
@@ -32,6 +29,7 @@ def pivot(table: pd.DataFrame, rows: str, columns: str, metric: str) -> pd.DataF
 def heatmap_png(grid: pd.DataFrame, metric: str, *, inches: tuple[float, float] = (6, 4.5),
                 dpi: int = 100, labels: bool = True) -> bytes:
     """``grid`` (from ``pivot``) as a PNG heatmap."""
+    plt = pyplot()
     fig, axis = plt.subplots(figsize=inches, dpi=dpi)
     image = axis.imshow(grid.to_numpy(dtype=float), cmap="RdYlGn", aspect="auto",
                         origin="lower")
@@ -60,7 +58,7 @@ def _cell_png(grid: pd.DataFrame, scale: int) -> bytes:
     scaled = np.where(finite, (values - low) / ((high - low) or 1.0), 0.5)
     image = np.kron(scaled, np.ones((scale, scale)))
     buffer = io.BytesIO()
-    plt.imsave(buffer, image, cmap="RdYlGn", vmin=0.0, vmax=1.0, format="png")
+    pyplot().imsave(buffer, image, cmap="RdYlGn", vmin=0.0, vmax=1.0, format="png")
     return buffer.getvalue()
 
 

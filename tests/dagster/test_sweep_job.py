@@ -31,7 +31,7 @@ from btpipeline.resources.results_database import ResultsDatabase
 from btpipeline.strategies import Account, CostModel, run_backtest
 from btpipeline.sweeps.grid import sweep_strategy
 from btpipeline.sweeps.spec import METRICS
-from tests.support.sweep_jobs import sweep_kill_job
+from tests.support.sweep_jobs import sweep_fail_job, sweep_kill_job
 
 # tmpfs when there is one: Dagster's SQLite event log fsyncs every event.
 SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") else None
@@ -197,6 +197,20 @@ def test_a_killed_chunk_is_retried_and_stored_exactly_once(
     assert retried == {"backtest_chunk[k000_c0000_c0002]"}
     assert ResultsDatabase(url=results_url).count_sweep_rows("killed") == {
         i: 1 for i in range(6)}
+
+
+def test_a_chunk_that_fails_for_good_ends_the_sweep_failed_with_its_error(
+        instance: DagsterInstance, data_root: Path, results_url: str) -> None:
+    config = _run_config(data_root, results_url, sweep_id="broken")
+    config["execution"]["config"]["retries"] = {"disabled": {}}
+    with execute_job(reconstructable(sweep_fail_job), instance=instance, run_config=config,
+                     raise_on_error=False) as result:
+        assert not result.success
+        failed = _steps(instance, result.run_id, DagsterEventType.STEP_FAILURE)
+    assert failed == {"backtest_chunk[k000_c0000_c0002]"}
+    sweep = ResultsDatabase(url=results_url).read_sweep("broken")
+    assert sweep is not None and sweep["status"] == "FAILED"
+    assert "k000_c0000_c0002" in sweep["error"] and "disk full" in sweep["error"]
 
 
 def test_a_rerun_with_the_same_id_replaces_its_rows(

@@ -132,3 +132,19 @@ def ancestors(proc: psutil.Process) -> set[int]:
         return {p.pid for p in proc.parents()}
     except psutil.Error:
         return set()
+
+
+def first_worker(run_process: psutil.Process) -> psutil.Process | None:
+    """A worker of the run in ``run_process``: the first child of its forkserver (named
+    ``btp-forkserver`` when forked from the run process, ``...forkserver...`` in its command line
+    when started as a fresh Python), or None while there is none."""
+    from btpipeline.executors.forked_server import FORKSERVER_NAME
+
+    for child in run_process.children(recursive=True):
+        try:
+            if (child.name() == FORKSERVER_NAME or "forkserver" in _cmdline(child)) and \
+                    child.children():
+                return child.children()[0]
+        except psutil.Error:
+            continue
+    return None

@@ -1,6 +1,7 @@
-"""A sweep job whose first chunk's worker is SIGKILLed right after it stored its rows (a
-reconstructable target for tests/dagster/test_sweep_job.py): the retry must leave every
-combination stored exactly once."""
+"""Sweep jobs with a faulty results database (reconstructable targets for
+tests/dagster/test_sweep_job.py): the first chunk's worker SIGKILLed right after it stored its
+rows (the retry must leave every combination stored exactly once), and a first chunk whose
+write always fails (the sweep must end FAILED with the error)."""
 
 import os
 import signal
@@ -33,3 +34,18 @@ class DiesAfterFirstChunk(ResultsDatabase):
 def sweep_kill_job() -> JobDefinition:
     return sweep_job(resources={"market_data": MarketDataStore(),
                                 "results_db": DiesAfterFirstChunk.configure_at_launch()})
+
+
+class FirstChunkNeverStores(ResultsDatabase):
+    """The real results database, except that chunk 0's write always raises."""
+
+    def write_sweep_chunk(self, *, sweep_id: str, chunk: int, run_id: str,
+                          rows: Sequence[Mapping[str, Any]]) -> None:
+        if chunk == 0:
+            raise OSError("disk full while storing chunk 0")
+        super().write_sweep_chunk(sweep_id=sweep_id, chunk=chunk, run_id=run_id, rows=rows)
+
+
+def sweep_fail_job() -> JobDefinition:
+    return sweep_job(resources={"market_data": MarketDataStore(),
+                                "results_db": FirstChunkNeverStores.configure_at_launch()})

@@ -13,6 +13,7 @@ from dagster import DagsterEventType, DagsterInstance
 
 from btpipeline.resources.results_database import ResultsDatabase
 from tests.support import REPO, btpipeline, project_env
+from tests.support.processes import first_worker
 
 pytestmark = pytest.mark.slow
 STRATEGIES = ["macd_crossover", "ema_crossover", "rsi_mean_reversion", "bollinger_breakout"]
@@ -30,16 +31,6 @@ if __name__ == "__main__":
                      run_config=config, tags=tags, asset_selection=keys) as result:
         print("RUN", result.run_id, result.success)
 """
-
-
-def _busy_worker(parent: psutil.Process) -> psutil.Process | None:
-    for child in parent.children(recursive=True):
-        try:
-            if "forkserver" in " ".join(child.cmdline()) and child.children():
-                return child.children()[0]
-        except psutil.Error:
-            continue
-    return None
 
 
 def _first_step_started(instance: DagsterInstance) -> bool:
@@ -60,7 +51,7 @@ def test_a_killed_worker_is_replaced_and_its_step_retried_without_losing_rows(tm
     deadline = time.monotonic() + 120
     while victim is None and time.monotonic() < deadline and proc.poll() is None:
         if _first_step_started(instance):
-            victim = _busy_worker(psutil.Process(proc.pid))
+            victim = first_worker(psutil.Process(proc.pid))
         time.sleep(0.05)
     assert victim is not None, "never saw a busy worker to kill"
     victim.send_signal(signal.SIGKILL)

@@ -268,3 +268,29 @@ def test_event_batching_is_enabled_only_when_asked_and_keeps_the_operators_value
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "5")
     enable_event_batching(64)
     assert os.environ["DAGSTER_EVENT_BATCH_SIZE"] == "5"
+
+
+def test_the_worker_start_method_comes_from_the_environment() -> None:
+    from btpipeline.executors.forked_server import WORKER_START_ENV, forks_run_process
+
+    assert forks_run_process({}) is True
+    assert forks_run_process({WORKER_START_ENV: "fork"}) is True
+    assert forks_run_process({WORKER_START_ENV: " Spawn "}) is False
+    with pytest.raises(ExecutorConfigError, match=f"{WORKER_START_ENV}.*'spawn'"):
+        forks_run_process({WORKER_START_ENV: "exec"})
+
+
+def test_no_fork_of_the_run_process_while_another_thread_runs() -> None:
+    import threading
+
+    from btpipeline.executors.forked_server import forked_forkserver
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    try:
+        with forked_forkserver() as pid:
+            assert pid is None
+    finally:
+        stop.set()
+        other.join()

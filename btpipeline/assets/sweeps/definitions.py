@@ -3,8 +3,10 @@
 from dagster import Definitions
 
 from btpipeline.assets.sweeps.jobs import sweep_job
+from btpipeline.assets.sweeps.step_io import SWEEP_IO, sweep_step_io
 
 
 def defs() -> Definitions:
-    """``sweep_job`` (its ``market_data`` resource comes from the shared resources)."""
-    return Definitions(jobs=[sweep_job()])
+    """``sweep_job`` and the IO manager of its steps' outputs (its ``market_data`` and
+    ``results_db`` come from the shared resources)."""
+    return Definitions(jobs=[sweep_job()], resources={SWEEP_IO: sweep_step_io})

@@ -39,6 +39,7 @@ from pydantic import Field
 from btpipeline.assets.backtests.assets import BACKTEST_RETRY_POLICY
 from btpipeline.assets.failures import step_failure
 from btpipeline.assets.sweeps.output import Ranking, ranked_output
+from btpipeline.assets.sweeps.step_io import SWEEP_IO
 from btpipeline.errors import BtPipelineError
 from btpipeline.machine.cores import worker_count
 from btpipeline.machine.executor_settings import ExecutorSettings
@@ -149,7 +150,8 @@ def _store_sweep(config: SweepConfig, spec: SweepSpec, sweep_id: str, run_id: st
                            rank_by=config.rank_by, combinations=len(spec.tasks), run_id=run_id)
 
 
-@op(out={"chunks": DynamicOut(ChunkJob), "ranking": Out(Ranking)},
+@op(out={"chunks": DynamicOut(ChunkJob, io_manager_key=SWEEP_IO),
+         "ranking": Out(Ranking, io_manager_key=SWEEP_IO)},
     description="Validate the sweep config, store the sweep and emit one output per chunk of "
     "grid combinations.")
 def plan_sweep(context: OpExecutionContext, config: SweepConfig, market_data: MarketDataStore,
@@ -183,7 +185,7 @@ def plan_sweep(context: OpExecutionContext, config: SweepConfig, market_data: Ma
                             mapping_key=chunk.mapping_key, output_name="chunks")
 
 
-@op(pool=BACKTEST_POOL, retry_policy=BACKTEST_RETRY_POLICY,
+@op(pool=BACKTEST_POOL, retry_policy=BACKTEST_RETRY_POLICY, out=Out(io_manager_key=SWEEP_IO),
     description="Backtest one chunk of grid combinations (shared candles and indicators) and "
     "store its rows in the results database.")
 def backtest_chunk(context: OpExecutionContext, job: ChunkJob, market_data: MarketDataStore,
@@ -199,12 +201,42 @@ def backtest_chunk(context: OpExecutionContext, job: ChunkJob, market_data: Mark
         results_db.write_sweep_chunk(sweep_id=job.sweep_id, chunk=chunk.index,
                                      run_id=context.run_id, rows=stored)
     except BtPipelineError as error:
+        _fail_sweep_on_last_attempt(context, job, results_db, error)
         raise step_failure(error) from error
+    except Exception as error:
+        _fail_sweep_on_last_attempt(context, job, results_db, error)
+        raise
     summary = _chunk_summary(job, rows, figures)
     context.log.info(f"Chunk {chunk.index + 1}/{job.total_chunks} stored: "
                      f"{summary['combinations']} combinations, compute "
                      f"{summary['compute_ms']:.0f} ms, peak RSS {summary['rss_mb']:.0f} MB.")
     return Output(summary, metadata=summary)
+
+
+def is_last_attempt(retry_number: int, run_config: Mapping[str, Any]) -> bool:
+    """Whether a failure of attempt ``retry_number`` (0 = first) is the chunk's last: retries
+    disabled in the run's executor config (or ``BTPIPELINE_RETRIES``), or the retry policy's
+    attempts used up."""
+    execution: Any = (run_config.get("execution") or {})
+    settings = ExecutorSettings.from_env(execution.get("config") or {})
+    max_retries = BACKTEST_RETRY_POLICY.max_retries if settings.retries == "enabled" else 0
+    return retry_number >= max_retries
+
+
+def _fail_sweep_on_last_attempt(context: OpExecutionContext, job: ChunkJob,
+                                results_db: ResultsDatabase, error: Exception) -> None:
+    """A chunk that fails for good ends its sweep: the ``sweeps`` row turns FAILED with the
+    error (rank_sweep, which would mark it SUCCESS, never runs). Earlier attempts leave it
+    RUNNING for the retry. A failure to record this must not hide the chunk's own error."""
+    if not is_last_attempt(context.retry_number, context.run_config):
+        return
+    message = (f"chunk {job.chunk.index + 1}/{job.total_chunks} ({job.chunk.mapping_key}) "
+               f"failed after {context.retry_number + 1} attempt(s): "
+               f"{type(error).__name__}: {error}")
+    try:
+        results_db.finish_sweep(sweep_id=job.sweep_id, status="FAILED", error=message[:4000])
+    except Exception as recording:  # noqa: BLE001 - the chunk's error is what the step reports
+        context.log.warning(f"Could not mark sweep {job.sweep_id!r} FAILED: {recording}")
 
 
 def _chunk_summary(job: ChunkJob, rows: list[dict[str, Any]],
@@ -219,7 +251,8 @@ def _chunk_summary(job: ChunkJob, rows: list[dict[str, Any]],
             "cache_misses": int(figures["cache_misses"]), "rss_mb": info.rss / 2**20}
 
 
-@op(description="Rank the sweep's stored combinations; the best as a markdown table, a "
+@op(out=Out(io_manager_key=SWEEP_IO),
+    description="Rank the sweep's stored combinations; the best as a markdown table, a "
     "heatmap for two swept parameters, and an HTML file.")
 def rank_sweep(context: OpExecutionContext, chunks: list[dict[str, Any]], ranking: Ranking,
                results_db: ResultsDatabase) -> Output:

@@ -14,6 +14,7 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance
 
 from tests.support import REPO, btpipeline, project_env
+from tests.support.processes import first_worker
 
 pytestmark = pytest.mark.slow
 MONTHS = [f"2024-{m:02d}-01" for m in range(1, 13)]
@@ -40,16 +41,6 @@ def _materialized(instance: DagsterInstance) -> list[str]:
     return [r.event_log_entry.dagster_event.partition for r in records]
 
 
-def _worker(run_process: psutil.Process) -> psutil.Process | None:
-    for child in run_process.children(recursive=True):
-        try:
-            if "forkserver" in " ".join(child.cmdline()) and child.children():
-                return child.children()[0]
-        except psutil.Error:
-            continue
-    return None
-
-
 def test_a_worker_killed_while_recording_materializations_records_each_once(tmp_path) -> None:
     env = project_env(tmp_path)
     btpipeline("generate", "--epics", "EURUSD", "--start", "2023-10-01", "--end", "2024-12-31",
@@ -63,7 +54,7 @@ def test_a_worker_killed_while_recording_materializations_records_each_once(tmp_
         while killed_after is None and time.monotonic() < deadline and proc.poll() is None:
             done = _materialized(instance)
             if done:
-                worker = _worker(psutil.Process(proc.pid))
+                worker = first_worker(psutil.Process(proc.pid))
                 if worker is not None:
                     worker.send_signal(signal.SIGKILL)
                     killed_after = len(done)

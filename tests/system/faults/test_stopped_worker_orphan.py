@@ -14,7 +14,8 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance
 
 from tests.support import REPO, btpipeline, project_env
-from tests.system.faults.test_materialization_records import RUN_SCRIPT, _worker
+from tests.support.processes import first_worker
+from tests.system.faults.test_materialization_records import RUN_SCRIPT
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +38,7 @@ def test_a_stopped_worker_dies_with_its_run_process(tmp_path) -> None:
         deadline = time.monotonic() + 180
         while worker is None and time.monotonic() < deadline and proc.poll() is None:
             if _step_started(instance):
-                worker = _worker(psutil.Process(proc.pid))
+                worker = first_worker(psutil.Process(proc.pid))
             time.sleep(0.01)
         assert worker is not None, "never saw a worker"
         worker.send_signal(signal.SIGSTOP)  # what the fast path does under load
