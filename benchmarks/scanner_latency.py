@@ -32,16 +32,16 @@ Ticks are the unit of a scenario. Every row starts its own scanner, drops its fi
 signal, the next ones still pay lazy imports and cold caches), then starts its load and keeps
 the scanner's ticks number ``startup`` to ``startup + --ticks - 1``: every row has the same
 count, and since the replay feed moves one bar per tick from the same start, every row's
-tick ``k`` scans the same bars. Loads run until the scanner has those ticks (a backfill
-finishes the run in progress; its later ticks are not counted).
+tick ``k`` scans the same bars. Loads run until the scanner has those ticks; the run then in
+progress (backfill or sweep) is terminated with SIGINT, as Ctrl-C does.
 
 Where the time went (each tick's line, ``btpipeline/scanner/tick_trace.py``): the wake-up
 delay, the scanner thread's time on a CPU and waiting on a run queue (its schedstat), and
 per row the machine's CPU pressure (``/proc/pressure/cpu``, share of time some task waited)
 and the VM's steal time (``/proc/stat``).
 
-Run: ``python benchmarks/scanner_latency.py`` (about 12 minutes on a quiet machine; for a
-shorter run see ``--ticks``, ``--months``, ``--sweep-size``, ``--skip``; writes
+Run: ``python benchmarks/scanner_latency.py`` (about 7-8 minutes: six rows of 60 s plus
+start-ups; for a shorter run see ``--ticks``, ``--months``, ``--sweep-size``, ``--skip``; writes
 benchmarks/scanner_latency.png and prints the markdown tables kept in scanner_latency.md).
 """
 
