@@ -250,7 +250,8 @@ def _add_scanner_parsers(sub: argparse._SubParsersAction, data_dir: dict) -> Non
     scan.add_argument("--status-path", **status_path)
     scan.add_argument("--latency-log", default=None,
                       help="append one CSV line per tick (tick, tick_unix, latency_ms, scan_ms, "
-                      "write_ms) to this file, for plots and benchmarks")
+                      "write_ms, wake_ms, cpu_ms, runq_ms: see btpipeline/scanner/tick_trace.py) "
+                      "to this file, for plots and benchmarks")
     scan.add_argument("--data-dir", **data_dir)
     scan.set_defaults(func=cmd_scanner)
 

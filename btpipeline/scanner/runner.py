@@ -23,13 +23,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol
 
 from btpipeline.errors import BtPipelineError, InvalidParameterError
 from btpipeline.machine.heartbeat import ScannerStatus, write_status
 from btpipeline.scanner.feed import CandleFeed
 from btpipeline.scanner.latency import LatencyWindow
 from btpipeline.scanner.scan import LastSignals, ScanPlan, SignalTracker, scan
+from btpipeline.scanner.tick_trace import TickTrace
 
 log = logging.getLogger("btpipeline.scanner")
 
@@ -51,7 +52,7 @@ class ScannerConfig:
     budget_ms: float = 1000.0
     window: int = 300
     max_ticks: int | None = None
-    latency_log: Path | None = None  # a CSV line per tick (tick, unix time, latency, scan, write)
+    latency_log: Path | None = None  # a CSV line per tick (tick_trace.py)
 
     def __post_init__(self) -> None:
         checks = [("cadence_seconds", self.cadence_seconds > 0, "seconds > 0"),
@@ -80,7 +81,7 @@ class Scanner:
         self.latency = LatencyWindow(config.window, int(config.budget_ms * 1000))
         self.tracker = SignalTracker()
         self._last_signals: LastSignals = {}  # reused until a new bar of its timeframe closes
-        self._trace_file: TextIO | None = None
+        self._trace = None if config.latency_log is None else TickTrace(config.latency_log)
         self._cadence_ns = int(config.cadence_seconds * 1e9)
         self._started_unix = time.time()
         self._stop = False
@@ -109,8 +110,8 @@ class Scanner:
             self._status = dataclasses.replace(self._status, stopped=True)
             self._publish()
             self.sink.dispose()
-            if self._trace_file is not None:
-                self._trace_file.close()
+            if self._trace is not None:
+                self._trace.close()
             restore()
             os.close(self._wake_r)
             os.close(self._wake_w)
@@ -158,6 +159,9 @@ class Scanner:
         return False
 
     def _tick(self, scheduled: int) -> None:
+        woke = time.monotonic_ns()
+        if self._trace is not None:
+            self._trace.begin()
         tick_unix = time.time()
         scanned_at = dt.datetime.fromtimestamp(tick_unix, dt.timezone.utc)
         self.feed.advance()
@@ -173,6 +177,10 @@ class Scanner:
             error = str(exc)
             log.error("tick %d: %s", self.latency.ticks, exc)
         done = time.monotonic_ns()
+        if self._trace is not None:
+            self._trace.end(self.latency.ticks, tick_unix, (done - scheduled) // 1000 / 1000,
+                            (scan_done - scheduled) / 1e6, (done - scan_done) / 1e6,
+                            (woke - scheduled) / 1e6)
         self._record(scheduled, scan_done, done, tick_unix, written, error, signals)
 
     def _record(self, scheduled: int, scan_done: int, done: int, tick_unix: float,
@@ -183,8 +191,6 @@ class Scanner:
                         "%.1f ms)", self.latency.ticks - 1, latency_us / 1000,
                         self.config.budget_ms, (scan_done - scheduled) / 1e6,
                         (done - scan_done) / 1e6)
-        self._trace(tick_unix, latency_us / 1000, (scan_done - scheduled) / 1e6,
-                    (done - scan_done) / 1e6)
         summary = self.latency.summary()
         newest = max((s.bar_timestamp_ns for s in signals), default=None)
         self._status = dataclasses.replace(
@@ -199,19 +205,6 @@ class Scanner:
             feed_time=None if newest is None else _iso(newest / 1e9))
 
     # -- helpers -----------------------------------------------------------------------------
-    def _trace(self, tick_unix: float, latency_ms: float, scan_ms: float, write_ms: float
-               ) -> None:
-        """Append the tick to ``latency_log`` (opened once, line-buffered; ~10 µs a tick)."""
-        if self.config.latency_log is None:
-            return
-        if self._trace_file is None:
-            new = not self.config.latency_log.exists()
-            self._trace_file = self.config.latency_log.open("a", buffering=1)
-            if new:
-                self._trace_file.write("tick,tick_unix,latency_ms,scan_ms,write_ms\n")
-        self._trace_file.write(f"{self.latency.ticks - 1},{tick_unix:.6f},{latency_ms:.3f},"
-                               f"{scan_ms:.3f},{write_ms:.3f}\n")
-
     def _publish(self) -> None:
         self._status = dataclasses.replace(self._status, heartbeat_unix=time.time())
         try:

@@ -128,7 +128,10 @@ def test_scanner_runs_publishes_writes_and_stops_on_sigterm(env) -> None:
     assert not list(status_path.parent.glob(".status.json.*"))  # no temp file left behind
     _check_live_signals(home / "live.db", home / "data")
     trace = (home / "latency.csv").read_text().splitlines()
-    assert trace[0] == "tick,tick_unix,latency_ms,scan_ms,write_ms"
+    assert trace[0] == "tick,tick_unix,latency_ms,scan_ms,write_ms,wake_ms,cpu_ms,runq_ms"
+    if Path("/proc/thread-self/schedstat").exists():  # the kernel's per-thread CPU / wait
+        cpu_ms, runq_ms = (float(v) for v in trace[-1].split(",")[6:8])
+        assert cpu_ms > 0 and runq_ms >= 0
     assert len(trace) - 1 == final["ticks"]
     assert float(trace[-1].split(",")[2]) == pytest.approx(final["last_latency_ms"], abs=1e-3)
     stopped = _status_cmd(env)

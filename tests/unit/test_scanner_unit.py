@@ -28,6 +28,7 @@ from btpipeline.scanner import (
     write_status,
 )
 from btpipeline.scanner.scan import scan
+from btpipeline.scanner.tick_trace import HEADER, SchedSample, parse_schedstat
 from btpipeline.strategies import get_strategy, strategy_names
 
 EPICS = ["EURUSD", "USDJPY"]
@@ -260,7 +261,8 @@ def test_scanner_loop_runs_ticks_and_stops_cleanly(store, plan, tmp_path: Path) 
     status_path = tmp_path / "status.json"
     sink = _MemorySink()
     feed = ReplayFeed(store, EPICS, start_ns=_ns("2024-01-03T09:00:00"))
-    config = ScannerConfig(status_path=status_path, cadence_seconds=0.05, max_ticks=5)
+    config = ScannerConfig(status_path=status_path, cadence_seconds=0.05, max_ticks=5,
+                           latency_log=tmp_path / "latency.csv")
     assert Scanner(config, plan, feed, sink, feed_name="test").run() == 0
     status = read_scanner_status(status_path)
     assert status is not None and status.stopped and status.ticks == 5 and status.window == 5
@@ -269,6 +271,17 @@ def test_scanner_loop_runs_ticks_and_stops_cleanly(store, plan, tmp_path: Path) 
     assert status.signals_written == sum(len(t) for t in sink.ticks)
     bar_times = sorted({r["bar_timestamp"] for t in sink.ticks for r in t})
     assert bar_times[0] == dt.datetime(2024, 1, 3, 9, tzinfo=dt.timezone.utc)
+    header, *lines = config.latency_log.read_text().splitlines()
+    assert header == HEADER and [int(line.split(",")[0]) for line in lines] == list(range(5))
+    for line in lines:  # ms, not ns: inside the tick, give or take a scheduler tick (<= 10 ms)
+        latency, _scan, _write, wake, cpu, runq = (float(v) for v in line.split(",")[2:])
+        assert cpu > 0 and runq >= 0 and wake >= 0 and cpu + runq <= latency + 10
+
+
+def test_schedstat_parses_on_cpu_and_run_queue_time_and_refuses_garbage() -> None:
+    assert parse_schedstat("56806211 119870551 57\n") == SchedSample(56806211, 119870551)
+    with pytest.raises(ValueError, match="schedstat has 1 fields"):
+        parse_schedstat("12\n")
 
 
 def test_request_stop_interrupts_a_long_sleep(store, plan, tmp_path: Path) -> None:
