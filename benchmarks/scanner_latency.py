@@ -181,7 +181,9 @@ class ScannerProcess:
         # the default heartbeat path: the executor's fast path finds the scanner by it
         if not protected:
             args += ["--nice", "0", "--cores", ""]
-        self.proc = _detached(args, home / f"scanner-{name}.out")
+        # its own session, as a service runs it: its autogroup then gets its nice too
+        # (btpipeline/scanner/isolation.py); the unprotected row's stays at 0
+        self.proc = _detached(["setsid", *args], home / f"scanner-{name}.out")
         self.started = time.time()
 
     def ticks_logged(self) -> int:

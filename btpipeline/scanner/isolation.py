@@ -1,5 +1,14 @@
 """What the scanner does to protect itself at start: nice -10 and the reserved cores.
 
+With Linux's autogroup on (``kernel.sched_autogroup_enabled=1``, the default of most
+distributions) CPU time is shared between sessions first, and a process's nice only ranks it
+within its own session: a scanner at nice -10 still gets just an equal share against a busy
+session elsewhere. So when the scanner leads its own session (a systemd service, ``setsid
+btpipeline scanner``) it also sets its session's autogroup nice to the same value, as the
+backtest workers do with theirs (nice 5). Started from a shell it shares that shell's session:
+it leaves that session's autogroup alone (raising it would raise everything started from the
+terminal) and says how to give it its own.
+
 It uses the machine layer's isolation back-ends (``btpipeline.machine.isolation``) and the
 executor's core split (``btpipeline.machine.cores``), so the scanner pins itself to exactly the
 cores the executor keeps its workers off (``BTPIPELINE_SCANNER_CORES`` /
@@ -10,15 +19,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 from typing import Any
 
 from btpipeline.machine.cores import scanner_reserved_cores
 from btpipeline.machine.executor_settings import ExecutorSettings
-from btpipeline.machine.isolation import CpuAffinity, NiceLevel
+from btpipeline.machine.isolation import AutogroupNice, CpuAffinity, NiceLevel, autogroup_enabled
 
 DEFAULT_NICE = -10
-_AUTOGROUP = Path("/proc/sys/kernel/sched_autogroup_enabled")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,10 +79,17 @@ def apply_scanner_isolation(nice: int | None = DEFAULT_NICE,
         problem = NiceLevel(nice).apply()
         if problem:
             refused.append(problem + _privilege_hint())
+        elif leads_its_session() and (problem := AutogroupNice(nice).apply()):
+            refused.append(problem + _privilege_hint())
     return IsolationReport(
         requested_nice=nice, requested_cores=tuple(cores), cores_source=source,
         nice=os.getpriority(os.PRIO_PROCESS, 0), cores=tuple(sorted(os.sched_getaffinity(0))),
         refused=tuple(refused), notes=_notes(cores))
+
+
+def leads_its_session() -> bool:
+    """True when this process is its session's leader (its autogroup is its own)."""
+    return os.getsid(0) == os.getpid()
 
 
 def _privilege_hint() -> str:
@@ -94,10 +108,9 @@ def _notes(cores: tuple[int, ...]) -> tuple[str, ...]:
     if not cores:
         notes.append("no core reserved for the scanner on this machine (one core, or a zero "
                      "reserve): not pinned")
-    try:
-        if _AUTOGROUP.read_text().strip() == "1":
-            notes.append("autogroup is on: nice ranks the scanner only against processes of "
-                         "its own session; backtest workers elsewhere need SCHED_BATCH/IDLE")
-    except OSError:
-        pass
+    if autogroup_enabled() and not leads_its_session():
+        notes.append("autogroup is on and the scanner shares its session with the shell that "
+                     "started it: its nice ranks it only within that session; start it in its "
+                     "own session (setsid btpipeline scanner ..., or a systemd service) so that "
+                     "its session's autogroup gets the same nice")
     return tuple(notes)

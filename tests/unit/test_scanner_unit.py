@@ -327,3 +327,39 @@ def test_isolation_reports_what_the_kernel_refused_and_why(monkeypatch) -> None:
     text = report.describe()
     assert text.startswith("isolation applied: nothing; refused: could not pin")
     assert report.as_dict()["requested_cores"] == [7]
+
+
+_ISOLATE_AND_REPORT = (
+    "import json; from btpipeline.scanner.isolation import apply_scanner_isolation; "
+    "from btpipeline.machine.isolation import current_isolation; "
+    "r = apply_scanner_isolation(-10, ()); "
+    "print(json.dumps({'facts': current_isolation(), 'notes': list(r.notes), "
+    "'refused': list(r.refused)}))")
+
+
+def _isolated_child(own_session: bool) -> dict:
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _ISOLATE_AND_REPORT], capture_output=True,
+                          text=True, check=True, timeout=60, start_new_session=own_session)
+    return json.loads(done.stdout)
+
+
+def test_a_scanner_leading_its_session_gives_its_autogroup_its_nice() -> None:
+    """With autogroup on, nice alone ranks the scanner only inside its session: as a session
+    leader (a service, ``setsid``) it sets its autogroup's nice too; sharing the shell's
+    session it leaves that alone and says how to fix it."""
+    import os
+
+    from btpipeline.machine.isolation import autogroup_enabled
+
+    if not autogroup_enabled() or os.geteuid() != 0:
+        pytest.skip("needs kernel.sched_autogroup_enabled=1 and root (a negative nice)")
+    leader = _isolated_child(own_session=True)
+    assert leader["refused"] == [] and leader["facts"]["autogroup_nice"] == -10
+    assert not any("own session" in note for note in leader["notes"])
+    follower = _isolated_child(own_session=False)
+    assert follower["facts"]["autogroup_nice"] != -10
+    assert any("setsid btpipeline scanner" in note for note in follower["notes"])
