@@ -29,6 +29,7 @@ import itertools
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 import warnings
@@ -313,6 +314,7 @@ def main() -> None:
         frame = ohlc_frame(candles)
         if not args.skip_single:
             report(args, candles, frame, Path(tmp), gen_s)
+        sys.path.insert(0, str(REPO))  # run as a script: the repository root for benchmarks/
         from benchmarks.sweep_report import sweep_report
 
         sweep_report(args, Path(tmp, "data"))

@@ -328,6 +328,14 @@ class ResultsDatabase(ConfigurableResource):
         self._write_sweep(f"finish sweep {sweep_id!r}",
                           lambda conn: sweep_writer.finish_sweep(conn, sweep_id, status, error))
 
+    def end_sweeps_of_run(self, *, run_id: str, status: str, error: str | None = None) -> int:
+        """Mark the sweeps run ``run_id`` left RUNNING (a run that failed or was stopped
+        before its steps could say so) as ``status``; returns how many."""
+        ended: list[int] = []
+        self._write_sweep(f"end the sweeps of run {run_id!r}", lambda conn: ended.append(
+            sweep_writer.end_sweeps_of_run(conn, run_id, status, error)))
+        return ended[-1] if ended else 0
+
     def read_sweep(self, sweep_id: str) -> dict[str, Any] | None:
         """The sweep's row (strategy, epic, range, costs, grid, rules, status...), or None."""
         return self._read(self._get_sweep_engine(), "read a sweep",

@@ -67,3 +67,11 @@ def replace_chunk(conn: Connection, sweep_id: str, combinations: Sequence[int],
 def finish_sweep(conn: Connection, sweep_id: str, status: str, error: str | None) -> None:
     conn.execute(update(sweeps).where(sweeps.c.sweep_id == sweep_id).values(
         status=status, error=error, finished_at=_now()))
+
+
+def end_sweeps_of_run(conn: Connection, run_id: str, status: str, error: str | None) -> int:
+    """Mark the sweeps that run ``run_id`` left RUNNING as ``status``; how many there were."""
+    done = conn.execute(update(sweeps).where(sweeps.c.run_id == run_id,
+                                             sweeps.c.status == "RUNNING").values(
+        status=status, error=error, finished_at=_now()))
+    return int(done.rowcount or 0)

@@ -31,7 +31,7 @@ from btpipeline.resources.results_database import ResultsDatabase
 from btpipeline.strategies import Account, CostModel, run_backtest
 from btpipeline.sweeps.grid import sweep_strategy
 from btpipeline.sweeps.spec import METRICS
-from tests.support.sweep_jobs import sweep_fail_job, sweep_kill_job
+from tests.support.sweep_jobs import sweep_die_job, sweep_fail_job, sweep_kill_job
 
 # tmpfs when there is one: Dagster's SQLite event log fsyncs every event.
 SCRATCH = "/dev/shm" if os.path.isdir("/dev/shm") else None
@@ -211,6 +211,34 @@ def test_a_chunk_that_fails_for_good_ends_the_sweep_failed_with_its_error(
     sweep = ResultsDatabase(url=results_url).read_sweep("broken")
     assert sweep is not None and sweep["status"] == "FAILED"
     assert "k000_c0000_c0002" in sweep["error"] and "disk full" in sweep["error"]
+
+
+def test_a_sweep_whose_last_worker_was_killed_is_ended_by_the_run_failure_sensor(
+        instance: DagsterInstance, data_root: Path, results_url: str) -> None:
+    """A killed worker never reaches the op's own FAILED marking: the run status sensor (as
+    the daemon evaluates it, on the run's RUN_FAILURE event) ends the sweep instead."""
+    from dagster import DagsterRunStatus, build_run_status_sensor_context
+
+    from btpipeline.assets.sweeps.sensors import sweep_run_end_sensor
+
+    config = _run_config(data_root, results_url, sweep_id="killed-for-good")
+    config["execution"]["config"]["retries"] = {"disabled": {}}
+    with execute_job(reconstructable(sweep_die_job), instance=instance, run_config=config,
+                     raise_on_error=False) as result:
+        assert not result.success
+        run_id = result.run_id
+    database = ResultsDatabase(url=results_url)
+    assert database.read_sweep("killed-for-good")["status"] == "RUNNING"
+    [failure] = instance.all_logs(run_id, of_type=DagsterEventType.RUN_FAILURE)
+    sensor = sweep_run_end_sensor(DagsterRunStatus.FAILURE)
+    with build_run_status_sensor_context(
+            sensor_name=sensor.name, dagster_event=failure.dagster_event,
+            dagster_instance=instance, dagster_run=instance.get_run_by_id(run_id),
+            resources={"results_db": database}) as context:
+        sensor(context)
+    ended = database.read_sweep("killed-for-good")
+    assert ended["status"] == "FAILED" and run_id in ended["error"]
+    assert ended["finished_at"] is not None
 
 
 def test_a_rerun_with_the_same_id_replaces_its_rows(

@@ -1,7 +1,8 @@
 """Sweep jobs with a faulty results database (reconstructable targets for
 tests/dagster/test_sweep_job.py): the first chunk's worker SIGKILLed right after it stored its
 rows (the retry must leave every combination stored exactly once), and a first chunk whose
-write always fails (the sweep must end FAILED with the error)."""
+write always fails (the sweep must end FAILED with the error), and a first chunk whose worker
+is always SIGKILLed before it stores anything (the run status sensor ends that sweep)."""
 
 import os
 import signal
@@ -49,3 +50,18 @@ class FirstChunkNeverStores(ResultsDatabase):
 def sweep_fail_job() -> JobDefinition:
     return sweep_job(resources={"market_data": MarketDataStore(),
                                 "results_db": FirstChunkNeverStores.configure_at_launch()})
+
+
+class FirstChunkWorkerAlwaysDies(ResultsDatabase):
+    """The real results database; chunk 0's worker SIGKILLs itself on every attempt."""
+
+    def write_sweep_chunk(self, *, sweep_id: str, chunk: int, run_id: str,
+                          rows: Sequence[Mapping[str, Any]]) -> None:
+        if chunk == 0:
+            os.kill(os.getpid(), signal.SIGKILL)
+        super().write_sweep_chunk(sweep_id=sweep_id, chunk=chunk, run_id=run_id, rows=rows)
+
+
+def sweep_die_job() -> JobDefinition:
+    return sweep_job(resources={"market_data": MarketDataStore(),
+                                "results_db": FirstChunkWorkerAlwaysDies.configure_at_launch()})
