@@ -172,7 +172,7 @@ class ExecutorSettings(SettingsModel):
         "window (longer ignores short blips but reacts later); at least "
         "shed_interval_seconds.")
     shed_cpu_burst_window_seconds: float = Field(
-        default=0.075, gt=0.0,
+        default=0.05, gt=0.0,
         description="A second, short CPU window for multi-core hogs (shed_cpu_burst_threshold); "
         "at least shed_interval_seconds, at most shed_cpu_window_seconds.")
     shed_cpu_burst_threshold: float = Field(

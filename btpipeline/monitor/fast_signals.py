@@ -2,7 +2,7 @@
 
 The resource-monitor sensor looks every few seconds at 10-second averages; the executor's
 load guard needs to react within ~100 ms, so it measures over its own trailing windows
-(``shed_cpu_window_seconds``, 200 ms, and the short ``shed_cpu_burst_window_seconds``, 75 ms):
+(``shed_cpu_window_seconds``, 200 ms, and the short ``shed_cpu_burst_window_seconds``, 50 ms):
 
 * **other CPU**: cores' worth of CPU used by everything *except backtest machinery* (this
   run's process tree, every run's workers, Dagster's own processes), from
