@@ -41,11 +41,3 @@ def day_starts(timestamps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     has_bars = starts < ends
     return calendar[has_bars].astype("datetime64[D]"), starts[has_bars].astype(np.int64)
 
-
-def daily_pnl(timestamps: np.ndarray, bar_pnl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``daily_table``'s ``day`` (as ``datetime64[D]``) and ``pnl`` columns, without the frame:
-    the same sums, for callers that need only the metrics (sweeps)."""
-    if timestamps.shape[0] == 0:
-        return np.array([], dtype="datetime64[D]"), np.array([], dtype=np.float64)
-    days, starts = day_starts(timestamps)
-    return days, np.add.reduceat(bar_pnl, starts)
